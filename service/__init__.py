@@ -1,0 +1,1 @@
+"""Datamonkey HyPhy job service: api-datamonkey compatible REST API over pluggable schedulers."""

@@ -1,0 +1,47 @@
+"""Dataset endpoints. The upload is streamed from Werkzeug's spooled file to the store."""
+
+from __future__ import annotations
+
+from flask import request, send_file
+
+from service.api import views
+from service.api.common import identity, services
+from service.datasets.service import parse_meta
+from service.errors import FieldError, InvalidRequest
+
+
+def list_datasets(**_params):
+    return {"datasets": [views.dataset(r) for r in services().datasets.list(identity())]}, 200
+
+
+def upload_dataset(**_params):
+    who = identity(request.form.get("user_token"), may_open_session=True)
+    meta = parse_meta(request.form.get("meta") or (request.files["meta"].read() if "meta" in request.files else None))
+    upload = request.files.get("file")
+    if upload is None:
+        message = "URL uploads are not supported: send the file itself" if request.form.get("url") else "required: the alignment or tree file"
+        raise InvalidRequest(FieldError("file", message))
+    record, _created = services().datasets.upload(who, meta, upload.stream)
+    headers = {"X-Session-Token": who.new_token} if who.new_token else {}
+    return {"datasets": [views.dataset(record)]}, 201, headers
+
+
+def get_dataset(dataset_id: str, include_content: bool = False, **_params):
+    wired = services()
+    record = wired.datasets.get(identity(), dataset_id)
+    body = views.dataset(record)
+    if include_content:
+        body["content"] = wired.datasets.tracker.blob_path(record.content_sha256).read_text(errors="replace")
+    return body, 200
+
+
+def get_dataset_content(dataset_id: str, **_params):
+    wired = services()
+    record = wired.datasets.get(identity(), dataset_id)
+    return send_file(wired.datasets.tracker.blob_path(record.content_sha256), mimetype="text/plain",
+                     as_attachment=True, download_name=f"{record.id}.txt")
+
+
+def delete_dataset(dataset_id: str, **_params):
+    services().datasets.delete(identity(), dataset_id)
+    return None, 204

@@ -1,0 +1,59 @@
+"""GET /methods and the generic start/result handlers every HyPhy method shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.api import views
+from service.api.common import identity, services
+from service.methods import METHODS
+from service.trackers.jobs import COMPLETED, JobRecord
+
+
+def list_methods(**_params):
+    listed = []
+    for method in METHODS.values():
+        if not method.available:
+            continue
+        parameters = [
+            {"name": name, "description": f"Dataset id of the {name}", "required": name == "alignment", "type": "string"}
+            for name in ("alignment", "tree") if name == "alignment" or method.tree != "none"
+        ] + [
+            {"name": o.name, "description": o.description, "required": o.required, "type": o.type_name,
+             **({"default": _as_text(o.default)} if o.default is not None else {})}
+            for o in method.options
+        ]
+        listed.append({
+            "id": method.id, "name": method.name, "description": method.description, "status": method.status,
+            "start_endpoint": f"/api/v1/methods/{method.id}-start",
+            "result_endpoint": f"/api/v1/methods/{method.id}-result",
+            "parameters": parameters,
+        })
+    return {"methods": listed}, 200
+
+
+def start(method_id: str, body: dict[str, Any], **_params):
+    job = services().jobs.start(identity(body.get("user_token")), method_id, body)
+    return views.job_status(job), 200
+
+
+def result_for_request(method_id: str, body: dict[str, Any], **_params):
+    return _result(services().jobs.find(identity(body.get("user_token")), method_id, body))
+
+
+def result_by_id(method_id: str, job_id: str, **_params):
+    return _result(services().jobs.get(identity(), job_id, method_id))
+
+
+def _result(job: JobRecord):
+    """HyPhy's JSON under `result` when completed; otherwise the job's status (and reason)."""
+    body = views.job_status(job)
+    if job.state == COMPLETED:
+        body["result"] = services().jobs.result(job)
+    return body, 200
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return str(value)

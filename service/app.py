@@ -1,0 +1,163 @@
+"""Application factory: a Connexion (Flask flavour) app routed and validated from openapi.yaml.
+
+`create_app(overrides)` builds everything from settings (environment + overrides, Flask-style
+test config), wires the services into `flask_app.extensions["datamonkey"]` and maps every
+error, Connexion's own included, onto upstream api-datamonkey's JSON shapes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import connexion
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionResponse
+from connexion.middleware import MiddlewarePosition
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from service import hyphy
+from service.api import operation_table
+from service.config import Settings
+from service.datasets.service import DatasetService
+from service.errors import ApiError, ClientError, FieldError, InvalidRequest, NotFound
+from service.identity import Sessions
+from service.jobs import JobService
+from service.observability import RequestIdMiddleware, configure_logging, current_request_id
+from service.schedulers import build_scheduler
+from service.schedulers.base import Scheduler
+from service.trackers.datasets import FileDatasetTracker
+from service.trackers.jobs import FileJobTracker
+from service.validation import VALIDATORS
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    sessions: Sessions
+    datasets: DatasetService
+    jobs: JobService
+    scheduler: Scheduler
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses: bool = False) -> connexion.FlaskApp:
+    settings = Settings.from_environ(overrides)
+    configure_logging(settings.LOG_LEVEL)
+    services = build_services(settings)
+
+    app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent))
+    app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_api(
+        SPEC_PATH.name,
+        resolver=connexion.Resolver(operation_table(SPEC_PATH).__getitem__),
+        pythonic_params=True,
+        strict_validation=True,
+        validate_responses=validate_responses,
+        validator_map=VALIDATORS,
+    )
+    app.add_error_handler(ProblemException, _problem_response)
+    app.add_error_handler(Exception, _unexpected_response)
+
+    flask_app: Flask = app.app
+    flask_app.extensions["datamonkey"] = services
+    # Werkzeug refuses bodies beyond this with 413 before reading them; the upload stream
+    # enforces DATASET_MAX_BYTES exactly. The margin covers multipart framing and `meta`.
+    flask_app.config["MAX_CONTENT_LENGTH"] = settings.DATASET_MAX_BYTES + 1024 * 1024
+    flask_app.register_error_handler(ApiError, _flask_api_error)
+    flask_app.register_error_handler(HTTPException, _flask_http_error)
+    flask_app.register_error_handler(Exception, _flask_unexpected)
+    flask_app.after_request(_pretty_print)
+    return app
+
+
+def build_services(settings: Settings) -> Services:
+    scheduler = build_scheduler(settings)
+    dataset_tracker = FileDatasetTracker(settings.DATASET_LOCATION)
+    jobs = JobService(
+        datasets=dataset_tracker,
+        tracker=FileJobTracker(settings.JOB_TRACKER_LOCATION),
+        scheduler=scheduler,
+        work_root=settings.JOB_WORK_LOCATION,
+        hyphy_binary=hyphy.pick_binary(settings.HYPHY_BINARY),
+    )
+    jobs.recover()
+    atexit.register(scheduler.shutdown)
+    return Services(
+        settings=settings,
+        sessions=Sessions(settings.SESSION_LOCATION, settings.SESSION_MODE),
+        datasets=DatasetService(dataset_tracker, settings.DATASET_MAX_BYTES, jobs.active_using),
+        jobs=jobs,
+        scheduler=scheduler,
+    )
+
+
+# -- error rendering --------------------------------------------------------------------------
+def _body(error: ApiError) -> dict[str, Any]:
+    return {**error.body(), "request_id": current_request_id()}
+
+
+def _log(error: ApiError) -> None:
+    level = logging.WARNING if error.status < 500 else logging.ERROR
+    log.log(level, "request failed", extra={"status": error.status, "error": error.message})
+
+
+def _as_api_error(problem: ProblemException) -> ApiError:
+    """Connexion's problems (validation, routing, media type) in upstream's shapes."""
+    if problem.status == 400:
+        errors = getattr(problem, "errors", None) or [FieldError("body", str(problem.detail or problem.title))]
+        return InvalidRequest(errors)
+    if problem.status == 404:
+        return NotFound("Not found: no such endpoint")
+    if problem.status >= 500:
+        return ApiError(str(problem.detail or problem.title))
+    return ClientError(problem.status, str(problem.detail or problem.title))
+
+
+def _problem_response(_request, problem: ProblemException) -> ConnexionResponse:
+    error = _as_api_error(problem)
+    _log(error)
+    return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)),
+                             content_type="application/json", headers=error.headers())
+
+
+def _unexpected_response(_request, exc: Exception) -> ConnexionResponse:
+    log.exception("unhandled error", exc_info=exc)
+    error = ApiError("internal server error")
+    return ConnexionResponse(status_code=500, body=json.dumps(_body(error)), content_type="application/json")
+
+
+def _flask_api_error(error: ApiError):
+    _log(error)
+    return _body(error), error.status, error.headers()
+
+
+def _flask_http_error(exc: HTTPException):
+    error = InvalidRequest(FieldError("body", exc.description or exc.name)) if exc.code == 400 else (
+        ClientError(exc.code or 500, exc.description or exc.name))
+    if exc.code == 404:
+        error = NotFound("Not found: no such endpoint")
+    if exc.code == 413:
+        error = ClientError(413, "request body exceeds the upload limit "
+                                 f"({request.max_content_length} bytes with multipart overhead)")
+    _log(error)
+    return _body(error), error.status
+
+
+def _flask_unexpected(exc: Exception):
+    log.exception("unhandled error", exc_info=exc)
+    return _body(ApiError("internal server error")), 500
+
+
+def _pretty_print(response):
+    """Upstream's `pretty_print=true` query flag: indent JSON responses."""
+    if request.args.get("pretty_print", "").lower() == "true" and response.is_json and not response.direct_passthrough:
+        response.set_data(json.dumps(response.get_json(), indent=2) + "\n")
+    return response

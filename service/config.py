@@ -1,0 +1,102 @@
+"""Service configuration: environment variables (and `.env`), validated once at start-up.
+
+Upstream service-datamonkey's variable names are kept so its deployments can switch to us
+unchanged; the ones marked "ours" are additions. Every variable is listed in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+SCHEDULER_TYPES = ("LocalScheduler",)  # SlurmRestScheduler arrives with its backend module
+DATASET_TRACKER_TYPES = ("FileDatasetTracker",)
+JOB_TRACKER_TYPES = ("FileJobTracker",)
+SESSION_MODES = ("anonymous", "auto")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, validated view of the environment. Field names are the variable names."""
+
+    # upstream names
+    DATASET_TRACKER_TYPE: str = "FileDatasetTracker"
+    DATASET_LOCATION: Path = Path("data/datasets")
+    JOB_TRACKER_TYPE: str = "FileJobTracker"
+    JOB_TRACKER_LOCATION: Path = Path("data/job-tracker")
+    SCHEDULER_TYPE: str = "LocalScheduler"
+    SLURM_REST_URL: str = "http://127.0.0.1:6820"
+    SLURM_REST_API_PATH: str = "/slurm/v0.0.38"
+    SLURM_REST_SUBMIT_API_PATH: str = ""
+    SLURM_QUEUE_NAME: str = "debug"
+    SLURM_JWT_KEY_PATH: str = ""
+    SLURM_JWT_USERNAME: str = ""
+    SLURM_JWT_EXPIRATION_SECS: int = 86400
+    SERVICE_DATAMONKEY_PORT: int = 9300
+    # ours
+    SERVICE_HOST: str = "127.0.0.1"
+    JOB_WORK_LOCATION: Path = Path("data/jobs")
+    SESSION_LOCATION: Path = Path("data/sessions")
+    SESSION_MODE: str = "anonymous"
+    DATASET_MAX_BYTES: int = 100 * 1024 * 1024
+    HYPHY_BINARY: str = "auto"
+    LOCAL_MAX_CONCURRENT_JOBS: int = field(default_factory=lambda: os.cpu_count() or 1)
+    LOG_LEVEL: str = "INFO"
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, Any]) -> "Settings":
+        """Build settings from a mapping of variable name → value (strings or typed values)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in env or env[f.name] in (None, ""):
+                continue
+            values[f.name] = _convert(f.name, f.type, env[f.name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    @classmethod
+    def from_environ(cls, overrides: Mapping[str, Any] | None = None) -> "Settings":
+        merged: dict[str, Any] = dict(os.environ)
+        merged.update(overrides or {})
+        return cls.from_mapping(merged)
+
+    @property
+    def slurm_submit_api_path(self) -> str:
+        return self.SLURM_REST_SUBMIT_API_PATH or self.SLURM_REST_API_PATH
+
+    def validate(self) -> None:
+        _choice("SCHEDULER_TYPE", self.SCHEDULER_TYPE, SCHEDULER_TYPES)
+        _choice("DATASET_TRACKER_TYPE", self.DATASET_TRACKER_TYPE, DATASET_TRACKER_TYPES)
+        _choice("JOB_TRACKER_TYPE", self.JOB_TRACKER_TYPE, JOB_TRACKER_TYPES)
+        _choice("SESSION_MODE", self.SESSION_MODE, SESSION_MODES)
+        _choice("LOG_LEVEL", self.LOG_LEVEL.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
+        if not 1 <= self.SERVICE_DATAMONKEY_PORT <= 65535:
+            raise ConfigError(f"SERVICE_DATAMONKEY_PORT must be 1-65535, got {self.SERVICE_DATAMONKEY_PORT}")
+        for name in ("DATASET_MAX_BYTES", "LOCAL_MAX_CONCURRENT_JOBS", "SLURM_JWT_EXPIRATION_SECS"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _convert(name: str, type_name: Any, raw: Any) -> Any:
+    type_name = type_name if isinstance(type_name, str) else type_name.__name__
+    if type_name == "int":
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if type_name == "Path":
+        return Path(raw)
+    return str(raw)

@@ -1,0 +1,97 @@
+"""Stream an upload to disk (hashing as it goes) and recognise what kind of text it is.
+
+Only cheap, format-level checks live here: the upload must be non-empty UTF-8 text without NUL
+bytes, under the size limit. What a method needs from the data is checked at job start.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from service.errors import FieldError, InvalidRequest, PayloadTooLarge
+
+CHUNK = 1024 * 1024
+_TREES_BLOCK = re.compile(rb"begin\s+trees\s*;", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Intake:
+    path: Path
+    sha256: str
+    size: int
+    format: str
+
+
+def stream_to_file(source: BinaryIO, fd: int, path: Path, max_bytes: int) -> Intake:
+    """Copy `source` into the open file `fd` chunk by chunk; never holds the whole upload.
+
+    On any refusal the partial file is removed, so nothing half-written stays behind.
+    """
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    size = 0
+    head = b""
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"file: dataset exceeds the upload limit of {max_bytes} bytes")
+                if b"\0" in chunk:
+                    raise InvalidRequest(FieldError("file", "binary content (NUL bytes): upload a text alignment or tree"))
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    raise InvalidRequest(FieldError("file", "not UTF-8 text: upload a text alignment or tree")) from None
+                if len(head) < 4096:
+                    head += chunk[: 4096 - len(head)]
+                digest.update(chunk)
+                out.write(chunk)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise InvalidRequest(FieldError("file", "not UTF-8 text (truncated character at the end)")) from None
+            if not head.strip():
+                raise InvalidRequest(FieldError("file", "empty file: upload an alignment (FASTA/NEXUS/PHYLIP) or a Newick tree"))
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Intake(path, digest.hexdigest(), size, detect_format(head))
+
+
+def detect_format(head: bytes) -> str:
+    """fasta / nexus / phylip / newick / unknown, from the first non-blank line."""
+    first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
+    if first.upper().startswith(b"#NEXUS"):
+        return "nexus"
+    if first.startswith(b">"):
+        return "fasta"
+    if first.startswith(b"("):
+        return "newick"
+    if re.fullmatch(rb"\d+\s+\d+.*", first):
+        return "phylip"
+    return "unknown"
+
+
+def has_embedded_tree(path: Path, fmt: str) -> bool:
+    """True when HyPhy would take the tree from the alignment file itself (and ignore --tree)."""
+    data = path.read_bytes()
+    if fmt == "nexus":
+        return bool(_TREES_BLOCK.search(data))
+    if fmt == "fasta":
+        lines = [line.strip() for line in data.splitlines() if line.strip()]
+        return bool(lines) and lines[-1].startswith(b"(") and lines[-1].endswith(b";")
+    return False
+
+
+def tree_labels(text: str) -> list[str]:
+    """Distinct `{Label}` annotations in a Newick/NEXUS text, in order of appearance."""
+    return list(dict.fromkeys(m.strip() for m in re.findall(r"\{([^{}]*)\}", text) if m.strip()))

@@ -1,0 +1,73 @@
+"""Dataset operations with ownership: upload (streamed), read, list, delete (refused while used)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, BinaryIO
+
+from service.datasets.intake import stream_to_file
+from service.errors import Conflict, FieldError, InvalidRequest, NotFound
+from service.identity import Identity, require_owner
+from service.trackers.datasets import DatasetRecord, FileDatasetTracker
+
+log = logging.getLogger(__name__)
+META_FIELDS = ("name", "description", "type")
+MAX_META_LENGTH = 10_000
+
+
+def parse_meta(raw: Any) -> dict[str, str]:
+    """The multipart `meta` part: JSON text (upstream clients send it so) or an already parsed object."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidRequest(FieldError("meta", f"must be a JSON object with name/type/description: {exc}")) from None
+    if not isinstance(raw, dict):
+        raise InvalidRequest(FieldError("meta", "must be a JSON object with name/type/description"))
+    errors = [FieldError(f"meta.{k}", "unknown field; allowed: name, description, type") for k in raw if k not in META_FIELDS]
+    for key in META_FIELDS:
+        value = raw.get(key, "")
+        if not isinstance(value, str):
+            errors.append(FieldError(f"meta.{key}", "must be a string"))
+        elif len(value) > MAX_META_LENGTH or "\0" in value:
+            errors.append(FieldError(f"meta.{key}", f"must be text of at most {MAX_META_LENGTH} characters"))
+    if errors:
+        raise InvalidRequest(errors)
+    return {k: raw.get(k, "") for k in META_FIELDS}
+
+
+class DatasetService:
+    def __init__(self, tracker: FileDatasetTracker, max_bytes: int, jobs_using):
+        self.tracker = tracker
+        self.max_bytes = max_bytes
+        #: dataset id → non-final jobs using it (the job service's view; avoids an import cycle)
+        self.jobs_using = jobs_using
+
+    def upload(self, identity: Identity, meta: dict[str, str], stream: BinaryIO) -> tuple[DatasetRecord, bool]:
+        fd, path = self.tracker.incoming_file()
+        intake = stream_to_file(stream, fd, path, self.max_bytes)
+        record, created = self.tracker.add(identity.owner, meta, intake.path, intake.sha256, intake.size, intake.format)
+        log.info("dataset stored", extra={"dataset_id": record.id, "size": record.size, "format": record.format, "created": created})
+        return record, created
+
+    def get(self, identity: Identity, ds_id: str) -> DatasetRecord:
+        record = self.tracker.get(ds_id)
+        if record is None:
+            raise NotFound("Dataset not found")
+        require_owner(identity, record.owner, "dataset")
+        return record
+
+    def list(self, identity: Identity) -> list[DatasetRecord]:
+        return self.tracker.list_owner(identity.owner)
+
+    def delete(self, identity: Identity, ds_id: str) -> None:
+        record = self.get(identity, ds_id)
+        users = self.jobs_using(ds_id)
+        if users:
+            raise Conflict(f"dataset {ds_id} is used by {len(users)} unfinished job(s) "
+                           f"({', '.join(j.job_id for j in users[:5])}); cancel or await them first")
+        self.tracker.delete(record)
+        log.info("dataset deleted", extra={"dataset_id": ds_id})

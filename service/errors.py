@@ -1,0 +1,130 @@
+"""Errors a client can cause or see, each rendering itself in upstream api-datamonkey's shapes.
+
+Domain code raises these; `service.app` turns them (and Connexion's own problems) into JSON
+bodies that always carry the request id the server log line carries too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """Base class: `status` is the HTTP status, `body()` the upstream-shaped JSON."""
+
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "code": str(self.status), "details": ""}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class FieldError(ValueError):
+    """One invalid request field; collected into an InvalidRequest."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class InvalidRequest(ApiError):
+    """422 `InvalidDataError`: `{"errors": [{"field", "message"}]}`."""
+
+    status = 422
+
+    def __init__(self, errors: list[FieldError] | FieldError):
+        self.errors = errors if isinstance(errors, list) else [errors]
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
+
+
+class Unauthorized(ApiError):
+    """401 `UnauthorizedError`: `{code, message}`."""
+
+    status = 401
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.status, "message": self.message}
+
+
+class Forbidden(Unauthorized):
+    """403 `ForbiddenError`: `{code, message}`."""
+
+    status = 403
+
+
+class NotFound(ApiError):
+    """404 `NotFoundError`: `{error, status, job_id?}`."""
+
+    status = 404
+
+    def __init__(self, message: str, job_id: str | None = None):
+        super().__init__(message)
+        self.job_id = job_id
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "status": self.status}
+        if self.job_id:
+            body["job_id"] = self.job_id
+        return body
+
+
+class ClientError(ApiError):
+    """Any other 4xx (405, 409, 413, 415 …): `{error, status}` like NotFoundError."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "status": self.status}
+
+
+class Conflict(ClientError):
+    def __init__(self, message: str):
+        super().__init__(409, message)
+
+
+class PayloadTooLarge(ClientError):
+    def __init__(self, message: str):
+        super().__init__(413, message)
+
+
+class MethodNotAvailable(ApiError):
+    """501 `ServerError`: the method exists in the API but the installed HyPhy cannot run it."""
+
+    status = 501
+
+    def __init__(self, method: str, reason: str):
+        super().__init__(f"method '{method}' is not available: {reason}")
+        self.method = method
+        self.reason = reason
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "code": "method_not_available", "details": self.reason}
+
+
+class ServiceUnavailable(ApiError):
+    """503 `ServerError` with Retry-After: a dependency (scheduler, storage) is down."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 30, code: str = "unavailable"):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "code": self.code, "details": f"retry after {self.retry_after} s"}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -1,0 +1,84 @@
+"""Who a request acts for: v1.2.0's `user_token`, without breaking token-less v1.0.0 clients.
+
+- With a `user_token` (header, or the body/form field v1.2.0 also defines) the request acts for
+  that user; its datasets and jobs are private to it.
+- Without one it acts for the shared anonymous user (v1.0.0 and the Go README: upload, then
+  `GET /datasets` lists it) — unless SESSION_MODE=auto, where a token-less upload opens a new
+  session whose token is returned once in `X-Session-Token` (v1.2.0), other token-less calls get
+  401, and only tokens this service issued are accepted.
+
+Tokens are never stored: owners are named by a SHA-256 of the token, and issued tokens are
+kept only as such hashes and checked with a constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.errors import Forbidden, Unauthorized
+from service.trackers.fs import atomic_write_bytes, sharded
+
+ANONYMOUS = "anonymous"
+MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Identity:
+    owner: str
+    #: Set only on the request that created a session: the token to hand back once.
+    new_token: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.owner == ANONYMOUS
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Sessions:
+    """Issued session tokens, stored as hashes under SESSION_LOCATION (auto mode only)."""
+
+    def __init__(self, root: Path, mode: str):
+        self.root = Path(root)
+        self.mode = mode
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def resolve(self, token: str | None, *, may_open_session: bool = False) -> Identity:
+        """The identity for a request carrying `token` (None or "" when it sent none)."""
+        if token:
+            if len(token) > MAX_TOKEN_LENGTH:
+                raise Unauthorized("Unauthorized: user token is too long")
+            digest = token_hash(token)
+            if self.mode == "auto" and not self._issued(digest):
+                raise Unauthorized("Unauthorized: Invalid user token")
+            return Identity(owner=f"u{digest[:40]}")
+        if self.mode != "auto":
+            return Identity(owner=ANONYMOUS)
+        if may_open_session:
+            new_token = secrets.token_urlsafe(32)
+            digest = token_hash(new_token)
+            atomic_write_bytes(sharded(self.root, digest), digest.encode())
+            return Identity(owner=f"u{digest[:40]}", new_token=new_token)
+        raise Unauthorized("Unauthorized: Invalid or missing user token")
+
+    def _issued(self, digest: str) -> bool:
+        try:
+            stored = sharded(self.root, digest).read_bytes()
+        except FileNotFoundError:
+            return False
+        return hmac.compare_digest(stored, digest.encode())
+
+
+def require_owner(identity: Identity, owner: str, what: str) -> None:
+    """401 for an anonymous caller of someone's private object, 403 for another token's."""
+    if hmac.compare_digest(identity.owner, owner):
+        return
+    if identity.anonymous:
+        raise Unauthorized(f"Unauthorized: a user token is required for this private {what}")
+    raise Forbidden(f"Forbidden: User does not own this {what}")

@@ -1,0 +1,246 @@
+"""Job lifecycle, one generic path for every method: validate → dedupe → prepare → submit → track.
+
+Handlers stay thin; this module holds the rules:
+- identical start requests (same owner, method, canonical options and dataset *contents*)
+  return the same job unless that one failed;
+- a job is `completed` only when its run finished and `service.hyphy.classify` accepts its files;
+- state is refreshed lazily from the scheduler whenever a non-final job is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+from service import hyphy
+from service.datasets.intake import has_embedded_tree, tree_labels
+from service.errors import FieldError, InvalidRequest, MethodNotAvailable, NotFound, ServiceUnavailable
+from service.identity import Identity, require_owner
+from service.methods import Method, get_method
+from service.methods.options import BRANCH_KEYWORDS
+from service.schedulers.base import ACTIVE, FINISHED, LOST, JobSpec, RunState, Scheduler, SchedulerUnavailable
+from service.trackers.datasets import DatasetRecord, FileDatasetTracker
+from service.trackers.jobs import COMPLETED, ERROR, QUEUED, RUNNING, FileJobTracker, JobRecord, new_job_id, utc_now
+
+log = logging.getLogger(__name__)
+_NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOTALL)
+
+
+class JobService:
+    def __init__(self, *, datasets: FileDatasetTracker, tracker: FileJobTracker, scheduler: Scheduler,
+                 work_root: Path, hyphy_binary: str):
+        self.datasets = datasets
+        self.tracker = tracker
+        self.scheduler = scheduler
+        self.work_root = Path(work_root)
+        self.hyphy_binary = hyphy_binary
+        self.work_root.mkdir(parents=True, exist_ok=True)
+
+    # -- starting ----------------------------------------------------------------------------
+    def start(self, identity: Identity, method_id: str, body: Mapping[str, Any]) -> JobRecord:
+        method, record, inputs = self._plan(identity, method_id, body)
+        job, created = self.tracker.create_or_get(record, reuse=lambda old: old.state != ERROR)
+        if not created:
+            return self.refresh(job)
+        try:
+            return self._submit(method, job, inputs)
+        except SchedulerUnavailable as exc:
+            self.tracker.delete(job.job_id)
+            shutil.rmtree(job.workdir, ignore_errors=True)
+            raise ServiceUnavailable(f"the job scheduler is unavailable: {exc}") from exc
+
+    def find(self, identity: Identity, method_id: str, body: Mapping[str, Any]) -> JobRecord:
+        """The job a start request with this body made (POST *-result)."""
+        _, record, _ = self._plan(identity, method_id, body)
+        job = self.tracker.find_by_key(record.request_key)
+        if job is None:
+            raise NotFound("Job not found: no job was started with this request body")
+        return self.refresh(job)
+
+    def _plan(self, identity: Identity, method_id: str, body: Mapping[str, Any]):
+        method = get_method(method_id)
+        if not method.available:
+            raise MethodNotAvailable(method_id, method.unavailable_reason)
+        dataset_ids, options = method.normalize(body)
+        records = {role: self._dataset(identity, role, ds_id) for role, ds_id in dataset_ids.items() if ds_id}
+        tree_text = self._check_tree(method, records, options)
+        self._check_labels(method, options, tree_text)
+        inputs = {role: rec.content_sha256 for role, rec in records.items()}
+        key_material = json.dumps(
+            {"owner": identity.owner, "method": method.id, "options": options, "inputs": inputs}, sort_keys=True
+        )
+        job_id = new_job_id()
+        record = JobRecord(
+            job_id=job_id, owner=identity.owner, method=method.id,
+            request_key=hashlib.sha256(key_material.encode()).hexdigest(),
+            options=options, datasets={role: rec.id for role, rec in records.items()}, inputs=inputs,
+            workdir=str(self.work_root / job_id), scheduler=self.scheduler.name,
+            resources=vars(method.resources).copy(),
+        )
+        return method, record, records
+
+    def _dataset(self, identity: Identity, role: str, ds_id: str) -> DatasetRecord:
+        record = self.datasets.get(ds_id)
+        if record is None:
+            raise NotFound(f"Not Found - Specified dataset(s) not found: {role} '{ds_id}'")
+        require_owner(identity, record.owner, f"dataset ({role} '{ds_id}')")
+        return record
+
+    def _check_tree(self, method: Method, records: dict[str, DatasetRecord], options: dict) -> str:
+        """The tree text HyPhy will use; 422 when the method needs a tree and there is none."""
+        if method.tree == "none":
+            return ""
+        if "tree" in records:
+            return self.datasets.blob_path(records["tree"].content_sha256).read_text(errors="replace")
+        alignment = records["alignment"]
+        blob = self.datasets.blob_path(alignment.content_sha256)
+        if not has_embedded_tree(blob, alignment.format):
+            raise InvalidRequest(FieldError("tree", f"{method.name} needs a tree: give a tree dataset id, or upload "
+                                                    "an alignment with an embedded tree (NEXUS TREES block)"))
+        return blob.read_text(errors="replace")
+
+    @staticmethod
+    def _check_labels(method: Method, options: dict, tree_text: str) -> None:
+        """Labelled-branch methods: labels must exist in the tree; RELAX picks a lone label itself."""
+        labels = tree_labels(tree_text)
+        if method.label_option and not labels:
+            raise InvalidRequest(FieldError("tree", f"{method.name} needs a tree whose branches carry "
+                                                    "{Label} annotations, e.g. (A{Test},B,(C{Test},D));"))
+        if method.label_option and not options[method.label_option]:
+            if len(labels) != 1:
+                raise InvalidRequest(FieldError(method.label_option, f"choose one of the tree's labels: {', '.join(labels)}"))
+            options[method.label_option] = labels[:1]
+        for name in ("branches", method.label_option, "reference_branches"):
+            chosen = options.get(name) if name else None
+            for label in [chosen] if isinstance(chosen, str) else chosen or []:
+                if label not in BRANCH_KEYWORDS and label not in labels and tree_text:
+                    raise InvalidRequest(FieldError(name, f"label {label!r} is not in the tree; its labels are: "
+                                                          f"{', '.join(labels) or 'none'}"))
+
+    def _submit(self, method: Method, job: JobRecord, inputs: dict[str, DatasetRecord]) -> JobRecord:
+        workdir = Path(job.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        alignment = workdir / "input" / "alignment.txt"
+        self.datasets.copy_content(inputs["alignment"], alignment)
+        tree = None
+        if "tree" in inputs and method.tree != "none":
+            tree = workdir / "input" / "tree.nwk"
+            self.datasets.copy_content(inputs["tree"], tree)
+            _drop_embedded_tree(alignment, inputs["alignment"].format)
+        argv = hyphy.command(self.hyphy_binary, method.resources.cpus,
+                             method.argv(job.options, str(alignment), str(tree) if tree else None, str(workdir)))
+        spec = JobSpec(
+            job_id=job.job_id, workdir=workdir, argv=argv, env=hyphy.environment({"LC_ALL": "C.UTF-8"}),
+            cpus=method.resources.cpus, memory_mb=method.resources.memory_mb,
+            time_limit_min=method.resources.time_limit_min, name=f"datamonkey-{job.job_id}",
+        )
+        native_id = self.scheduler.submit(spec)
+        log.info("job submitted", extra={"job_id": job.job_id, "method": method.id, "native_id": native_id})
+        return self.tracker.update(job.job_id, native_id=native_id)
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, identity: Identity, job_id: str, method_id: str | None = None) -> JobRecord:
+        job = self.tracker.get(job_id)
+        if job is None or (method_id is not None and job.method != method_id):
+            raise NotFound("Job not found", job_id=job_id if job_id.isalnum() else None)
+        require_owner(identity, job.owner, "job")
+        return self.refresh(job)
+
+    def list(self, identity: Identity, filters: Mapping[str, str | None]) -> list[JobRecord]:
+        jobs = self.refresh_many(self.tracker.list_owner(identity.owner))
+        wanted = {k: v for k, v in filters.items() if v}
+        selected = [
+            j for j in jobs
+            if j.datasets.get("alignment") == wanted.get("alignment_id", j.datasets.get("alignment"))
+            and j.datasets.get("tree") == wanted.get("tree_id", j.datasets.get("tree"))
+            and j.method == wanted.get("method", j.method)
+            and j.state == wanted.get("status", j.state)
+        ]
+        return sorted(selected, key=lambda j: j.created, reverse=True)
+
+    def refresh(self, job: JobRecord) -> JobRecord:
+        return self.refresh_many([job])[0]
+
+    def refresh_many(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Bring non-final jobs up to date with one scheduler call; final ones are returned as-is."""
+        pending = [j for j in jobs if not j.final and j.native_id]
+        if not pending:
+            return jobs
+        try:
+            states = self.scheduler.statuses(pending)
+        except SchedulerUnavailable as exc:
+            log.warning("scheduler status unavailable; serving stored state", extra={"error": str(exc)})
+            return jobs
+        updated = {j.job_id: self._apply(j, states[j.job_id]) for j in pending if j.job_id in states}
+        return [updated.get(j.job_id, j) for j in jobs]
+
+    def _apply(self, job: JobRecord, run: RunState) -> JobRecord:
+        workdir = Path(job.workdir)
+        changes: dict[str, Any] = {}
+        if run.phase == ACTIVE:
+            changes = {"state": RUNNING, "progress": hyphy.progress(workdir)}
+            if job.started is None:
+                changes["started"] = utc_now()
+        elif run.phase == LOST:
+            changes = {"state": ERROR, "reason": run.reason, "finished": utc_now()}
+        elif run.phase == FINISHED:
+            if run.reason:
+                outcome = hyphy.Outcome(False, run.reason)
+            else:
+                outcome = hyphy.classify(workdir, run.exit_code if run.exit_code is not None else -1)
+            changes = {"state": COMPLETED if outcome.completed else ERROR, "reason": outcome.reason,
+                       "finished": utc_now(), "progress": "" if outcome.completed else hyphy.progress(workdir)}
+        changed = {k: v for k, v in changes.items() if getattr(job, k) != v}
+        if not changed:
+            return job
+        updated = self.tracker.update(job.job_id, **changed)
+        if updated.final:
+            log.info("job finished", extra={"job_id": job.job_id, "state": updated.state, "reason": updated.reason})
+        return updated
+
+    def result(self, job: JobRecord) -> Any:
+        with open(Path(job.workdir) / hyphy.RESULT, "rb") as handle:
+            return json.load(handle)
+
+    # -- stopping ----------------------------------------------------------------------------
+    def delete(self, identity: Identity, job_id: str) -> None:
+        """Upstream's DELETE /jobs/{id}: cancel if not final, then forget the job and its files."""
+        job = self.get(identity, job_id)
+        if not job.final:
+            self.scheduler.cancel(job)
+        self.tracker.delete(job.job_id)
+        shutil.rmtree(job.workdir, ignore_errors=True)
+        log.info("job deleted", extra={"job_id": job.job_id})
+
+    def active_using(self, dataset_id: str) -> list[JobRecord]:
+        return [j for j in self.refresh_many(self.tracker.active()) if not j.final and dataset_id in j.datasets.values()]
+
+    def recover(self) -> None:
+        """At start-up: re-attach running jobs, settle finished ones, fail those never submitted.
+
+        A job that failed can be started again with the same request (it is not reused)."""
+        active = self.tracker.active()
+        self.scheduler.recover([j for j in active if j.native_id and j.scheduler == self.scheduler.name])
+        for job in active:
+            if not job.native_id:
+                self.tracker.update(job.job_id, state=ERROR, finished=utc_now(),
+                                    reason="the service stopped before this job was submitted; start it again")
+        self.refresh_many(self.tracker.active())
+
+
+def _drop_embedded_tree(alignment: Path, fmt: str) -> None:
+    """HyPhy silently prefers a tree embedded in the alignment over --tree: the client's tree wins."""
+    if fmt not in ("nexus", "fasta") or not has_embedded_tree(alignment, fmt):
+        return
+    text = alignment.read_text()
+    if fmt == "nexus":
+        text = _NEXUS_TREES.sub("", text)
+    else:
+        lines = text.rstrip().splitlines()
+        text = "\n".join(lines[:-1]) + "\n"
+    alignment.write_text(text)

@@ -1,0 +1,353 @@
+"""The one registry of HyPhy methods: request options → HyPhy command line, data needs, resources.
+
+Adding a method is one `Method(...)` entry in `METHODS` plus its request schema and three
+paths in openapi.yaml (a contract test checks the two agree). Option facts (flags, defaults,
+ranges) are those of Debian's HyPhy 2.5.46, see ../shared/reference/hyphy-2.5-cli.md; an
+integration test checks every flag against the installed `hyphy <method> --help`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from service.errors import FieldError, InvalidRequest
+from service.methods.options import (
+    BranchSelection,
+    Choice,
+    GeneticCode,
+    Integer,
+    LabelList,
+    NotInHyPhy,
+    Number,
+    Option,
+    YesNo,
+)
+
+#: Request fields that name datasets rather than HyPhy options.
+DATASET_FIELDS = ("alignment", "tree")
+#: v1.0.0 SLAC / MULTI-HIT name the alignment `alignment_file`.
+FIELD_ALIASES = {"alignment_file": "alignment"}
+#: Identity travels in the header; v1.2.0 also puts it in the body.
+IGNORED_FIELDS = ("user_token",)
+
+MULTIPLE_HITS = {"None": "None", "Double": "Double", "Double+Triple": "Double+Triple"}
+PROTEIN_MODELS = ("LG", "WAG", "JTT", "JC69", "mtMet", "mtVer", "mtInv", "gcpREV", "HIVBm", "HIVWm")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Default per-job resources (Slurm request; LocalScheduler uses `cpus` for HyPhy's CPU=)."""
+
+    cpus: int = 1
+    memory_mb: int = 1024
+    time_limit_min: int = 60
+
+
+@dataclass(frozen=True)
+class Method:
+    """One analysis. `hyphy_name` is None when the installed HyPhy cannot run it."""
+
+    id: str
+    name: str
+    description: str
+    hyphy_name: str | None
+    options: tuple[Option, ...] = ()
+    #: "codon", "protein", "nucleotide" or "any": what the alignment must hold.
+    data: str = "codon"
+    #: "required" (a tree dataset, or one embedded in the alignment file) or "none" (GARD).
+    tree: str = "required"
+    #: The tree must carry {labels}; `label_option` names the option that selects them.
+    label_option: str | None = None
+    #: Extra per-job output flags HyPhy would otherwise write next to the input.
+    job_files: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = Resources()
+    status: str = "available"
+    unavailable_reason: str = ""
+    #: Cross-field rules: (canonical options, raw body) → errors; may fill option-dependent defaults.
+    check: Callable[[dict[str, Any], Mapping[str, Any]], list[FieldError]] | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.hyphy_name is not None
+
+    def option(self, name: str) -> Option:
+        return next(o for o in self.options if o.name == name)
+
+    def normalize(self, body: Mapping[str, Any]) -> tuple[dict[str, str | None], dict[str, Any]]:
+        """Split a start/result body into dataset ids and canonical options (defaults filled).
+
+        Raises InvalidRequest listing every bad field at once.
+        """
+        errors: list[FieldError] = []
+        body = {FIELD_ALIASES.get(k, k): v for k, v in body.items()}
+        known = {o.name for o in self.options} | set(DATASET_FIELDS) | set(IGNORED_FIELDS)
+        for name in sorted(set(body) - known):
+            errors.append(FieldError(name, f"unknown option for {self.id}; allowed: {', '.join(sorted(known - set(IGNORED_FIELDS)))}"))
+
+        datasets: dict[str, str | None] = {}
+        for name in DATASET_FIELDS:
+            value = body.get(name)
+            needed = name == "alignment"  # a tree may also come embedded in the alignment
+            if name == "tree" and self.tree == "none":
+                if value is not None:
+                    errors.append(FieldError(name, f"{self.id} takes no tree (it builds its own)"))
+                continue
+            if value is None:
+                if needed:
+                    errors.append(FieldError(name, f"required: the dataset id of the {name}"))
+                datasets[name] = None
+            elif not isinstance(value, str) or not value.isalnum() or len(value) > 64:
+                errors.append(FieldError(name, "must be a dataset id (letters and digits)"))
+            else:
+                datasets[name] = value
+
+        options: dict[str, Any] = {}
+        for option in self.options:
+            value = body.get(option.name, option.default)
+            if value is None:
+                if option.required:
+                    errors.append(FieldError(option.name, f"required: {option.description}"))
+                options[option.name] = None
+                continue
+            try:
+                options[option.name] = option.normalize(value)
+            except FieldError as exc:
+                errors.append(exc)
+        if not errors and self.check is not None:
+            errors.extend(self.check(options, body))
+        if errors:
+            raise InvalidRequest(errors)
+        return datasets, options
+
+    def argv(self, options: Mapping[str, Any], alignment: str, tree: str | None, workdir: str) -> list[str]:
+        """HyPhy's arguments after the binary and `CPU=N`: method, inputs, options, outputs."""
+        args = [self.hyphy_name or self.id, "--alignment", alignment]
+        if tree is not None:
+            args += ["--tree", tree]
+        for option in self.options:
+            args += option.argv(options.get(option.name))
+        args += ["--output", f"{workdir}/result.json"]
+        for flag, filename in self.job_files.items():
+            args += [flag, f"{workdir}/{filename}"]
+        return args
+
+
+def _leisr_model_matches_type(options: dict[str, Any], body: Mapping[str, Any]) -> list[FieldError]:
+    """LEISR's model list depends on the data type; a protein run defaults to LG."""
+    protein = options["type"] == "Protein"
+    if protein and "model" not in body:
+        options["model"] = "LG"
+    if (options["model"] in PROTEIN_MODELS) != protein and options["model"] != "JC69":
+        kind = "protein" if protein else "nucleotide"
+        return [FieldError("model", f"{options['model']!r} is not a {kind} model for LEISR type {options['type']!r}")]
+    return []
+
+
+def _code() -> GeneticCode:
+    return GeneticCode("genetic_code", "--code", "Universal", "Genetic code")
+
+
+def _branches(default: Any = ()) -> BranchSelection:
+    return BranchSelection("branches", "--branches", list(default), "Branches to test: [] = all, or one label")
+
+
+def _not_in_hyphy(option: Option) -> NotInHyPhy:
+    return NotInHyPhy(option.name, None, option.default, option.description, accepts=option)
+
+
+def _multiple_hits(flag: str | None) -> Option:
+    option = Choice("multiple_hits", flag, "None", "Multiple-hit model", values=MULTIPLE_HITS)
+    return option if flag else _not_in_hyphy(option)
+
+
+_SITE_MULTIHIT = _not_in_hyphy(
+    Choice("site_multihit", None, "Estimate", "Per-site multiple-hit rates", values={"Estimate": "Estimate", "Global": "Global"})
+)
+
+METHODS: dict[str, Method] = {
+    m.id: m
+    for m in (
+        Method(
+            "fel", "FEL", "Fixed Effects Likelihood: pervasive site-level selection", "fel",
+            options=(
+                YesNo("ci", "--ci", "No", "Profile-likelihood confidence intervals"),
+                YesNo("srv", "--srv", "Yes", "Synonymous rate variation"),
+                Number("resample", "--resample", 0, "Parametric bootstrap replicates per site", 0, 1000),
+                _multiple_hits(None),
+                _SITE_MULTIHIT,
+                _code(),
+                _branches(),
+            ),
+            resources=Resources(time_limit_min=120),
+        ),
+        Method(
+            "meme", "MEME", "Mixed Effects Model of Evolution: episodic site-level selection", "meme",
+            options=(
+                _code(),
+                _multiple_hits(None),
+                _SITE_MULTIHIT,
+                _not_in_hyphy(Integer("rates", None, 2, "Number of omega rate classes")),
+                Number("resample", "--resample", 0, "Parametric bootstrap replicates per site", 0, 1000),
+                _not_in_hyphy(YesNo("impute_states", None, "No", "Impute ancestral states")),
+            ),
+            resources=Resources(time_limit_min=240),
+        ),
+        Method(
+            "slac", "SLAC", "Single-Likelihood Ancestor Counting", "slac",
+            options=(
+                _code(),
+                _branches(),
+                Integer("samples", "--samples", 100, "Ancestral resamples", 0, 100000),
+                Number("pvalue", "--pvalue", 0.1, "p-value threshold", 0, 1),
+            ),
+        ),
+        Method(
+            "fubar", "FUBAR", "Fast Unconstrained Bayesian AppRoximation", "fubar",
+            options=(
+                _code(),
+                Integer("grid_points", "--grid", 20, "Grid points per dimension", 5, 50),
+                Number("concentration_parameter", "--concentration_parameter", 0.5, "Dirichlet prior concentration", 0.001, 1),
+            ),
+            job_files={"--cache": "fubar.cache"},
+        ),
+        Method(
+            "absrel", "aBSREL", "adaptive Branch-Site Random Effects Likelihood", "absrel",
+            options=(
+                YesNo("srv", "--srv", "Yes", "Synonymous rate variation (spec default; HyPhy's own is No)"),
+                _multiple_hits("--multiple-hits"),
+                _code(),
+                _branches(),
+                _not_in_hyphy(Number("blb", None, 1, "Branch length bound", 0, 1)),
+            ),
+            resources=Resources(time_limit_min=240),
+        ),
+        Method(
+            "busted", "BUSTED", "Branch-site Unrestricted Statistical Test for Episodic Diversification", "busted",
+            options=(
+                Choice("srv", "--srv", "Yes", "Synonymous rate variation", values={"Yes": "Yes", "No": "No", "branch-site": "Branch-site"}),
+                _multiple_hits("--multiple-hits"),
+                _code(),
+                _branches(),
+                Integer("rates", "--rates", 3, "Omega rate classes", 1, 10),
+                Integer("syn_rates", "--syn-rates", 3, "Synonymous rate classes", 1, 10),
+                Integer("grid_size", "--grid-size", 250, "Initial grid size", 1, 10000),
+                Integer("starting_points", "--starting-points", 1, "Initial starting points", 1, 1000),
+                _not_in_hyphy(YesNo("error_sink", None, "No", "Error-sink rate class")),
+            ),
+            resources=Resources(time_limit_min=240),
+        ),
+        Method(
+            "relax", "RELAX", "Test for relaxed or intensified selection on labelled branches", "relax",
+            options=(
+                _code(),
+                LabelList("test_branches", "--test", [], "Label of the test branches (one)", max_items=1),
+                LabelList("reference_branches", "--reference", [], "Label of the reference branches (one)", max_items=1),
+                Choice("models", "--models", "All", "Models to fit", values={"All": "All", "Minimal": "Minimal"}),
+                Integer("rates", "--rates", 3, "Omega rate classes", 2, 10),
+                Choice("kill_zero_lengths", "--kill-zero-lengths", "No", "Delete zero-length internal branches (spec default; HyPhy's own is Yes)", values={"Yes": "Yes", "No": "No"}),
+            ),
+            label_option="test_branches",
+            resources=Resources(time_limit_min=480),
+        ),
+        Method(
+            "gard", "GARD", "Genetic Algorithm for Recombination Detection", "gard",
+            options=(
+                _code(),
+                Choice("data_type", "--type", "Nucleotide", "Data type", values={"Nucleotide": "nucleotide", "Protein": "amino-acid"}),
+                Choice("run_mode", "--mode", "Normal", "Run mode", values={"Normal": "Normal", "Faster": "Faster"}),
+                Choice("site_to_site_variation", "--rv", "None", "Site-to-site rate variation",
+                       values={"None": "None", "General Discrete": "GDD", "Beta-Gamma": "Gamma"}),
+                Integer("rate_classes", "--rate-classes", 2, "Rate classes (spec default; HyPhy's own is 4)", 2, 10),
+                Choice("model", "--model", "JTT", "Protein substitution model", values={m: m for m in PROTEIN_MODELS}),
+            ),
+            data="any",
+            tree="none",
+            job_files={"--output-lf": "result.best-gard"},
+            resources=Resources(time_limit_min=1440),
+        ),
+        Method(
+            "bgm", "BGM", "Bayesian Graphical Model of co-evolving sites", "bgm",
+            options=(
+                _branches(["All"]),
+                _code(),
+                Choice("data_type", "--type", "codon", "Data type", values={v: v for v in ("nucleotide", "amino-acid", "codon")}),
+                Integer("steps", "--steps", 100000, "MCMC chain length", 1, 10**9),
+                Integer("burn_in", "--burn-in", 10000, "Burn-in steps", 0, 10**9),
+                Integer("samples", "--samples", 100, "Samples drawn from the chain", 1, 10**6),
+                Integer("max_parents", "--max-parents", 1, "Maximum parents per node", 1, 3),
+                Integer("min_subs", "--min-subs", 1, "Minimum substitutions per site", 1, 10**6),
+            ),
+            data="any",
+        ),
+        Method(
+            "contrast-fel", "Contrast-FEL", "Site-level differences in selection between branch sets", "contrast-fel",
+            options=(
+                LabelList("branch_sets", "--branch-set", None, "Branch sets to compare (labels)", required=True, min_items=1),
+                _code(),
+                YesNo("srv", "--srv", "Yes", "Synonymous rate variation"),
+                YesNo("permutations", "--permutations", "Yes", "Permutation test"),
+                Number("p_value", "--p-value", 0.05, "p-value threshold", 0, 1),
+                Number("q_value", "--q-value", 0.2, "q-value threshold", 0, 1),
+            ),
+            label_option="branch_sets",
+            resources=Resources(time_limit_min=240),
+        ),
+        Method(
+            "multihit", "MULTI-HIT", "Multiple instantaneous nucleotide substitutions (HyPhy FMM)", "fmm",
+            options=(
+                _code(),
+                YesNo("triple_islands", "--triple-islands", "No", "Separate rate for synonymous triple-hit islands"),
+                Integer("rate_classes", "--rates", 3, "Rate classes", 1, 10),
+            ),
+            resources=Resources(time_limit_min=480),
+        ),
+        Method(
+            "fade", "FADE", "FUBAR Approach to Directional Evolution (protein, rooted tree)", "fade",
+            options=(
+                _branches(),
+                _not_in_hyphy(Integer("bayes_factor_threshold", None, 100, "Bayes factor threshold", 1, 1000)),
+            ),
+            data="protein",
+            job_files={"--cache": "fade.cache"},
+            resources=Resources(memory_mb=2048, time_limit_min=480),
+        ),
+        Method(
+            "prime", "PRIME", "PRoperty Informed Models of Evolution", "prime",
+            options=(
+                _code(),
+                _branches(),
+                Number("pvalue", "--pvalue", 0.1, "p-value threshold", 0, 1),
+                Choice("properties", "--properties", "Atchley", "Amino-acid property set", values={"Atchley": "Atchley", "LCAP": "LCAP"}),
+                YesNo("impute_states", "--impute-states", "No", "Impute ancestral states"),
+            ),
+            status="beta",
+            resources=Resources(time_limit_min=2880),
+        ),
+        Method(
+            "leisr", "LEISR", "Likelihood Estimation of Individual Site Rates", "leisr",
+            options=(
+                Choice("type", "--type", "Nucleotide", "Data type", values={"Nucleotide": "Nucleotide", "Protein": "Protein"}),
+                Choice("model", "--model", "GTR", "Substitution model (GTR/HKY85/JC69 for nucleotides; protein: " + ", ".join(PROTEIN_MODELS) + ")",
+                       values={m: m for m in ("GTR", "HKY85", "JC69") + PROTEIN_MODELS}),
+                Choice("rate_variation", "--rate-variation", "No", "Rate variation", values={"No": "No", "Gamma": "Gamma", "GDD": "GDD"}),
+            ),
+            data="any",
+            check=_leisr_model_matches_type,
+        ),
+        Method(
+            "nrm", "NRM", "Non-reversible model", None,
+            unavailable_reason="the installed HyPhy 2.5.46 ships no NRM analysis (it first appears in later HyPhy releases)",
+        ),
+        Method(
+            "slatkin", "SLATKIN", "Slatkin-Maddison test for phylogeny-trait association", None,
+            tree="required",
+            unavailable_reason="the installed HyPhy 2.5.46 has no Slatkin-Maddison analysis among its methods",
+        ),
+    )
+}
+
+
+def get_method(method_id: str) -> Method:
+    """The registry entry for an API method name (routing guarantees it exists)."""
+    return METHODS[method_id]

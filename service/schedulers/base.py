@@ -1,0 +1,69 @@
+"""The scheduler interface every backend implements (httpx-transport style: small and injected).
+
+A backend only runs a prepared job directory and reports where the run is; deciding whether a
+finished run *succeeded* is shared logic (`service.hyphy.classify`) applied to the job's files.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.trackers.jobs import JobRecord
+
+#: Where a run is, as a backend sees it. "finished" runs are then classified from their files.
+PENDING, ACTIVE, FINISHED, LOST = "pending", "active", "finished", "lost"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A prepared job: its directory (inputs written), the full command and its resources."""
+
+    job_id: str
+    workdir: Path
+    argv: list[str]
+    env: dict[str, str]
+    cpus: int
+    memory_mb: int
+    time_limit_min: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RunState:
+    phase: str
+    exit_code: int | None = None
+    #: Set when the backend knows better than the files why a run ended (cancelled, time limit…).
+    reason: str = ""
+    info: dict = field(default_factory=dict)
+
+
+class SchedulerUnavailable(Exception):
+    """The backend cannot take or report jobs right now (maps to 503 + Retry-After)."""
+
+
+class Scheduler(abc.ABC):
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def submit(self, spec: JobSpec) -> str:
+        """Start or queue the job; return the backend's own id for it. Must not block on the run."""
+
+    @abc.abstractmethod
+    def statuses(self, jobs: list[JobRecord]) -> dict[str, RunState]:
+        """Where each job is, keyed by our job id, in one call however many jobs are asked."""
+
+    @abc.abstractmethod
+    def cancel(self, job: JobRecord) -> None:
+        """Stop a queued or running job; idempotent."""
+
+    def recover(self, jobs: list[JobRecord]) -> None:
+        """Re-attach to the non-final jobs a previous service process left (called at start-up)."""
+
+    def health(self) -> str:
+        """'healthy', 'unhealthy' or 'unknown'."""
+        return "healthy"
+
+    def shutdown(self) -> None:
+        """Release threads and connections at exit."""

@@ -1,0 +1,167 @@
+"""LocalScheduler, the embedded default: HyPhy as subprocesses of this machine, no cluster.
+
+Each job runs through `local_runner` in its own process group, at most `max_concurrent` at a
+time (a FIFO queue holds the rest). The runner writes `exit_status`, so after a service restart
+a job that is still running is re-attached by pid (checked against its start time, as pids are
+reused) and one that finished meanwhile is judged from its files; one that vanished is reported
+lost. The queue lives in this process: run one service process with this scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from service.hyphy import read_exit_status
+from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, JobSpec, RunState, Scheduler
+from service.trackers.fs import atomic_write_bytes, atomic_write_json
+from service.trackers.jobs import JobRecord
+
+log = logging.getLogger(__name__)
+PID_FILE = "runner.pid"
+CANCELLED_FILE = "cancelled"
+
+
+class LocalScheduler(Scheduler):
+    name = "LocalScheduler"
+
+    def __init__(self, max_concurrent: int):
+        self.max_concurrent = max_concurrent
+        self._lock = threading.Lock()
+        self._queue: "OrderedDict[str, Path]" = OrderedDict()
+        self._running: dict[str, int] = {}
+
+    # -- interface -------------------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> str:
+        atomic_write_json(spec.workdir / "command.json", {"argv": spec.argv, "env": spec.env})
+        with self._lock:
+            self._queue[spec.job_id] = spec.workdir
+        self._dispatch()
+        return f"local-{spec.job_id}"
+
+    def statuses(self, jobs: list[JobRecord]) -> dict[str, RunState]:
+        return {job.job_id: self._status(job) for job in jobs}
+
+    def cancel(self, job: JobRecord) -> None:
+        workdir = Path(job.workdir)
+        atomic_write_bytes(workdir / CANCELLED_FILE, b"")
+        with self._lock:
+            queued = self._queue.pop(job.job_id, None) is not None
+        if queued:
+            return
+        pid = _alive_pid(workdir)
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def recover(self, jobs: list[JobRecord]) -> None:
+        for job in jobs:
+            workdir = Path(job.workdir)
+            if read_exit_status(workdir) is not None or (workdir / CANCELLED_FILE).exists():
+                continue
+            pid = _alive_pid(workdir)
+            if pid is not None:
+                log.info("re-attached running job", extra={"job_id": job.job_id, "pid": pid})
+                with self._lock:
+                    self._running[job.job_id] = pid
+                threading.Thread(target=self._watch_foreign, args=(job.job_id, pid), daemon=True).start()
+            elif not (workdir / PID_FILE).exists() and (workdir / "command.json").exists():
+                with self._lock:
+                    self._queue[job.job_id] = workdir
+        self._dispatch()
+
+    # -- internals -------------------------------------------------------------------------
+    def _status(self, job: JobRecord) -> RunState:
+        workdir = Path(job.workdir)
+        exit_code = read_exit_status(workdir)
+        cancelled = (workdir / CANCELLED_FILE).exists()
+        if exit_code is not None:
+            return RunState(FINISHED, exit_code, "cancelled" if cancelled else "")
+        with self._lock:
+            if job.job_id in self._queue:
+                return RunState(FINISHED, None, "cancelled") if cancelled else RunState(PENDING)
+            if job.job_id in self._running:
+                return RunState(ACTIVE)
+        if _alive_pid(workdir) is not None:
+            return RunState(ACTIVE)
+        if cancelled:
+            return RunState(FINISHED, None, "cancelled")
+        # Re-read: the runner may have written its exit status between the checks above.
+        exit_code = read_exit_status(workdir)
+        if exit_code is not None:
+            return RunState(FINISHED, exit_code)
+        return RunState(LOST, None, "the job's process ended without recording an exit status "
+                                    "(killed, or lost in a service restart)")
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._queue and len(self._running) < self.max_concurrent:
+                job_id, workdir = self._queue.popitem(last=False)
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "service.schedulers.local_runner", str(workdir)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True, cwd=workdir, env=_runner_env(),
+                )
+                atomic_write_bytes(workdir / PID_FILE, f"{process.pid} {_start_time(process.pid)}\n".encode())
+                self._running[job_id] = process.pid
+                threading.Thread(target=self._wait_child, args=(job_id, process), daemon=True).start()
+
+    def _wait_child(self, job_id: str, process: subprocess.Popen) -> None:
+        process.wait()
+        self._finished(job_id)
+
+    def _watch_foreign(self, job_id: str, pid: int) -> None:
+        while _pid_alive(pid):
+            time.sleep(1)
+        self._finished(job_id)
+
+    def _finished(self, job_id: str) -> None:
+        with self._lock:
+            self._running.pop(job_id, None)
+        self._dispatch()
+
+
+def _runner_env() -> dict[str, str]:
+    """The runner needs to import this package; HyPhy itself gets command.json's env."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": package_root}
+
+
+def _start_time(pid: int) -> str:
+    """Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (a finished child not yet reaped still has a /proc entry)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _alive_pid(workdir: Path) -> int | None:
+    """The runner's pid if that very process (same start time) is still alive."""
+    try:
+        pid_text, started = (workdir / PID_FILE).read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None
+    pid = int(pid_text)
+    if _pid_alive(pid) and _start_time(pid) == started:
+        return pid
+    return None

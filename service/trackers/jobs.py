@@ -1,0 +1,181 @@
+"""FileJobTracker: one JSON record per job, O(1) lookups by job id and by request key.
+
+Layout under JOB_TRACKER_LOCATION (pulsar-style: one file per fact, a folder of markers for the
+active set):
+
+    records/ab/<job_id>.json     the record, replaced atomically on every change
+    keys/cd/<request_key>        the job id that request key currently maps to
+    owners/<owner>/<job_id>      empty marker: list one owner's jobs without a scan of all jobs
+    active/<job_id>              empty marker while the job is not final: restart recovery set
+    locks/                       flock files (sharded) serialising writers across processes
+
+Upstream kept every job in one tab-separated file scanned linearly and keyed by Slurm id; that
+breaks at scale and when Slurm ids restart. Here our own random job id is the key.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from filelock import FileLock
+
+from service.trackers.fs import atomic_write_bytes, atomic_write_json, read_json, sharded, touch
+
+QUEUED, RUNNING, COMPLETED, ERROR = "queued", "running", "completed", "error"
+FINAL_STATES = frozenset({COMPLETED, ERROR})
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class JobRecord:
+    """Everything we know about one job. `state` uses upstream's JobStatus vocabulary."""
+
+    job_id: str
+    owner: str
+    method: str
+    request_key: str
+    options: dict[str, Any]
+    datasets: dict[str, str | None]
+    inputs: dict[str, str | None]
+    workdir: str
+    scheduler: str
+    resources: dict[str, int]
+    state: str = QUEUED
+    reason: str = ""
+    progress: str = ""
+    native_id: str = ""
+    scheduler_info: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=utc_now)
+    updated: str = field(default_factory=utc_now)
+    started: str | None = None
+    finished: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobRecord":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def new_job_id() -> str:
+    """32 hex characters, matching upstream's `Hash` pattern."""
+    return uuid.uuid4().hex
+
+
+class FileJobTracker:
+    """Job records on a (possibly shared) file system; safe across threads and processes."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for sub in ("records", "keys", "owners", "active", "locks"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- locking -------------------------------------------------------------------------
+    def _lock(self, namespace: str, key: str) -> FileLock:
+        return FileLock(str(self.root / "locks" / f"{namespace}-{key[:2]}.lock"))
+
+    # -- paths ---------------------------------------------------------------------------
+    def _record_path(self, job_id: str) -> Path:
+        return sharded(self.root / "records", job_id, ".json")
+
+    def _key_path(self, request_key: str) -> Path:
+        return sharded(self.root / "keys", request_key)
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        if not job_id.isalnum():
+            return None
+        data = read_json(self._record_path(job_id))
+        return JobRecord.from_dict(data) if data else None
+
+    def find_by_key(self, request_key: str) -> JobRecord | None:
+        try:
+            job_id = self._key_path(request_key).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return self.get(job_id)
+
+    def list_owner(self, owner: str) -> list[JobRecord]:
+        return list(self._records_in(self.root / "owners" / owner))
+
+    def active(self) -> list[JobRecord]:
+        """Jobs not yet final: what a restart must re-check."""
+        return list(self._records_in(self.root / "active"))
+
+    def _records_in(self, folder: Path) -> Iterator[JobRecord]:
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return
+        for job_id in names:
+            record = self.get(job_id)
+            if record is not None:
+                yield record
+
+    # -- writes --------------------------------------------------------------------------
+    def create_or_get(
+        self, record: JobRecord, reuse: Callable[[JobRecord], bool]
+    ) -> tuple[JobRecord, bool]:
+        """Store `record` unless its request key maps to a job that `reuse` accepts.
+
+        Returns (the job to use, whether it was created). Serialised per request key, so two
+        identical concurrent requests create one job.
+        """
+        with self._lock("key", record.request_key):
+            existing = self.find_by_key(record.request_key)
+            if existing is not None and reuse(existing):
+                return existing, False
+            self._write(record)
+            touch(self.root / "owners" / record.owner / record.job_id)
+            atomic_write_bytes(self._key_path(record.request_key), record.job_id.encode())
+            return record, True
+
+    def update(self, job_id: str, **changes: Any) -> JobRecord:
+        """Apply `changes` to the stored record atomically (read-modify-write under a lock)."""
+        with self._lock("job", job_id):
+            record = self.get(job_id)
+            if record is None:
+                raise KeyError(job_id)
+            for name, value in changes.items():
+                setattr(record, name, value)
+            record.updated = utc_now()
+            self._write(record)
+            return record
+
+    def delete(self, job_id: str) -> None:
+        with self._lock("job", job_id):
+            record = self.get(job_id)
+            if record is None:
+                return
+            with self._lock("key", record.request_key):
+                key_path = self._key_path(record.request_key)
+                try:
+                    if key_path.read_text().strip() == job_id:
+                        key_path.unlink()
+                except FileNotFoundError:
+                    pass
+            (self.root / "owners" / record.owner / job_id).unlink(missing_ok=True)
+            (self.root / "active" / job_id).unlink(missing_ok=True)
+            self._record_path(job_id).unlink(missing_ok=True)
+
+    def _write(self, record: JobRecord) -> None:
+        marker = self.root / "active" / record.job_id
+        if not record.final:
+            touch(marker)
+        atomic_write_json(self._record_path(record.job_id), record.to_dict())
+        if record.final:
+            marker.unlink(missing_ok=True)

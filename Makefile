@@ -2,33 +2,35 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PORT ?= $(or $(SERVICE_DATAMONKEY_PORT),9300)
+STAMP := $(VENV)/.installed
 
-.PHONY: install hyphy run test test-unit test-integration bench clean start stop
+.PHONY: system install run test test-unit test-integration bench clean
 
-$(PY):
+system:  ## Debian packages (HyPhy, python3-venv) when missing
+	@bash scripts/bootstrap.sh
+
+$(PY): | system
 	python3 -m venv $(VENV)
 
-install: $(PY)  ## Python dependencies into .venv (editable install of the service)
-	$(PY) -m pip install -q --upgrade pip
+install: $(STAMP)  ## Python dependencies into .venv (editable install of the service)
+
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
+	touch $@
 
-hyphy:  ## HyPhy from Debian, when missing and we may install packages
-	@bash scripts/install-hyphy.sh
-
-run: install hyphy  ## Start the service on the embedded LocalScheduler (http://127.0.0.1:$(PORT)/api/v1)
+run: system install  ## Start the service on the embedded LocalScheduler (http://127.0.0.1:9300/api/v1 unless .env says otherwise)
 	$(PY) -m service
 
-test: install hyphy  ## The whole suite: unit, contract and integration (real HyPhy)
+test: system install  ## The whole suite: unit, contract and integration (real HyPhy)
 	$(PY) -m pytest -q
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit tests/contract
 
-test-integration: install hyphy
+test-integration: system install
 	$(PY) -m pytest -q tests/integration
 
-bench: install hyphy  ## Benchmarks print measured ratios (see README)
+bench: system install  ## Benchmarks print measured ratios (see README)
 	$(PY) benchmarks/tracker_scale.py
 	$(PY) benchmarks/e2e_overhead.py
 

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import connexion
 from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from flask import Flask, request
@@ -62,6 +63,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
         strict_validation=True,
         validate_responses=validate_responses,
         validator_map=VALIDATORS,
+        # compact by default (results reach megabytes); `pretty_print=true` indents, as upstream
+        jsonifier=Jsonifier(json, separators=(",", ":")),
     )
     app.add_error_handler(ProblemException, _problem_response)
     app.add_error_handler(Exception, _unexpected_response)

@@ -50,7 +50,7 @@ class DatasetService:
         fd, path = self.tracker.incoming_file()
         intake = stream_to_file(stream, fd, path, self.max_bytes)
         record, created = self.tracker.add(identity.owner, meta, intake.path, intake.sha256, intake.size, intake.format)
-        log.info("dataset stored", extra={"dataset_id": record.id, "size": record.size, "format": record.format, "created": created})
+        log.info("dataset stored", extra={"dataset_id": record.id, "size": record.size, "format": record.format, "new": created})
         return record, created
 
     def get(self, identity: Identity, ds_id: str) -> DatasetRecord:

@@ -33,7 +33,8 @@ def run(workdir: Path) -> int:
             signal.signal(signum, forward)
         code = child.wait()
     exit_code = code if code >= 0 else 128 - code
-    atomic_write_bytes(workdir / EXIT_STATUS, f"{exit_code}\n".encode())
+    if workdir.is_dir():  # a deleted job's directory must not be re-created
+        atomic_write_bytes(workdir / EXIT_STATUS, f"{exit_code}\n".encode())
     return exit_code
 
 

@@ -1,0 +1,1 @@
+"""Credentials for outbound calls (the Slurm REST API's JWT)."""

@@ -20,6 +20,7 @@ from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from flask import Flask, request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from werkzeug.exceptions import HTTPException
 
 from service import hyphy
@@ -67,6 +68,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
         jsonifier=Jsonifier(json, separators=(",", ":")),
     )
     app.add_error_handler(ProblemException, _problem_response)
+    app.add_error_handler(StarletteHTTPException, _starlette_http_response)
     app.add_error_handler(Exception, _unexpected_response)
 
     flask_app: Flask = app.app
@@ -129,6 +131,19 @@ def _problem_response(_request, problem: ProblemException) -> ConnexionResponse:
     _log(error)
     return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)),
                              content_type="application/json", headers=error.headers())
+
+
+def _starlette_http_response(_request, exc: StarletteHTTPException) -> ConnexionResponse:
+    """Starlette's own HTTP errors (e.g. 405 from routing): upstream shape and request id too."""
+    if exc.status_code == 404:
+        error: ApiError = NotFound("Not found: no such endpoint")
+    elif exc.status_code >= 500:
+        error = ApiError(str(exc.detail))
+    else:
+        error = ClientError(exc.status_code, str(exc.detail))
+    _log(error)
+    return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)), content_type="application/json",
+                             headers={**(exc.headers or {}), **error.headers()})
 
 
 def _unexpected_response(_request, exc: Exception) -> ConnexionResponse:

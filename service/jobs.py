@@ -49,10 +49,14 @@ class JobService:
             return self.refresh(job)
         try:
             return self._submit(method, job, inputs)
-        except SchedulerUnavailable as exc:
+        except Exception as exc:
+            # Never leave a record that was not submitted: as `queued` it would be reused by every
+            # identical start and keep its datasets undeletable (409) until a restart.
             self.tracker.delete(job.job_id)
             shutil.rmtree(job.workdir, ignore_errors=True)
-            raise ServiceUnavailable(f"the job scheduler is unavailable: {exc}") from exc
+            if isinstance(exc, SchedulerUnavailable):
+                raise ServiceUnavailable(f"the job scheduler is unavailable: {exc}") from exc
+            raise
 
     def find(self, identity: Identity, method_id: str, body: Mapping[str, Any]) -> JobRecord:
         """The job a start request with this body made (POST *-result)."""
@@ -195,6 +199,8 @@ class JobService:
                 outcome = hyphy.classify(workdir, run.exit_code if run.exit_code is not None else -1)
             changes = {"state": COMPLETED if outcome.completed else ERROR, "reason": outcome.reason,
                        "finished": utc_now(), "progress": "" if outcome.completed else hyphy.progress(workdir)}
+            if job.started is None and run.info.get("started"):
+                changes["started"] = run.info["started"]
         changed = {k: v for k, v in changes.items() if getattr(job, k) != v}
         if not changed:
             return job

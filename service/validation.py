@@ -67,6 +67,15 @@ class StructuredJSONBodyValidator(JSONRequestBodyValidator):
 
 
 class StructuredParameterValidator(ParameterValidator):
+    def __init__(self, parameters, *args, **kwargs):
+        # Connexion 3 appends path-level parameters to the operation's own list in place, once per
+        # middleware that builds the operation, so they arrive repeated (and each bad path
+        # parameter was reported six times). Keep each (in, name) once; the operation's own wins.
+        unique: dict[tuple[str, str], Any] = {}
+        for param in parameters:
+            unique.setdefault((param["in"], param["name"]), param)
+        super().__init__(list(unique.values()), *args, **kwargs)
+
     def validate_request(self, request) -> None:
         errors: list[FieldError] = []
         if self.strict_validation:

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from datetime import datetime, timezone
 from pathlib import Path
 
 from service.hyphy import read_exit_status
@@ -28,6 +29,8 @@ from service.trackers.jobs import JobRecord
 log = logging.getLogger(__name__)
 PID_FILE = "runner.pid"
 CANCELLED_FILE = "cancelled"
+#: How long cancel() waits for a signalled runner to exit.
+CANCEL_GRACE_S = 10.0
 
 
 class LocalScheduler(Scheduler):
@@ -63,6 +66,11 @@ class LocalScheduler(Scheduler):
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+            # HyPhy exits within milliseconds of SIGTERM; wait for the runner to record that, or
+            # a caller deleting the job directory next would see the runner re-create it.
+            deadline = time.monotonic() + CANCEL_GRACE_S
+            while _alive_pid(workdir) is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
 
     def recover(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
@@ -86,7 +94,7 @@ class LocalScheduler(Scheduler):
         exit_code = read_exit_status(workdir)
         cancelled = (workdir / CANCELLED_FILE).exists()
         if exit_code is not None:
-            return RunState(FINISHED, exit_code, "cancelled" if cancelled else "")
+            return RunState(FINISHED, exit_code, "cancelled" if cancelled else "", _started(workdir))
         with self._lock:
             if job.job_id in self._queue:
                 return RunState(FINISHED, None, "cancelled") if cancelled else RunState(PENDING)
@@ -99,7 +107,7 @@ class LocalScheduler(Scheduler):
         # Re-read: the runner may have written its exit status between the checks above.
         exit_code = read_exit_status(workdir)
         if exit_code is not None:
-            return RunState(FINISHED, exit_code)
+            return RunState(FINISHED, exit_code, info=_started(workdir))
         return RunState(LOST, None, "the job's process ended without recording an exit status "
                                     "(killed, or lost in a service restart)")
 
@@ -129,6 +137,15 @@ class LocalScheduler(Scheduler):
         with self._lock:
             self._running.pop(job_id, None)
         self._dispatch()
+
+
+def _started(workdir: Path) -> dict[str, str]:
+    """When the runner started (its pid file's mtime), for jobs that finished between two polls."""
+    try:
+        mtime = (workdir / PID_FILE).stat().st_mtime
+    except FileNotFoundError:
+        return {}
+    return {"started": datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
 
 
 def _runner_env() -> dict[str, str]:

@@ -7,7 +7,6 @@ unchanged; the ones marked "ours" are additions. Every variable is listed in `.e
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping

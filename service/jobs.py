@@ -25,7 +25,7 @@ from service.methods import Method, get_method
 from service.methods.options import BRANCH_KEYWORDS
 from service.schedulers.base import ACTIVE, FINISHED, LOST, JobSpec, RunState, Scheduler, SchedulerUnavailable
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
-from service.trackers.jobs import COMPLETED, ERROR, QUEUED, RUNNING, FileJobTracker, JobRecord, new_job_id, utc_now
+from service.trackers.jobs import COMPLETED, ERROR, RUNNING, FileJobTracker, JobRecord, new_job_id, utc_now
 
 log = logging.getLogger(__name__)
 _NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOTALL)

@@ -9,7 +9,6 @@ lost. The queue lives in this process: run one service process with this schedul
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal

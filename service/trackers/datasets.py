@@ -18,18 +18,17 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
-from service.trackers.fs import atomic_write_json, read_json, sharded, touch
+from service.trackers.fs import JsonRecord, atomic_write_json, read_json, sharded, touch
 from service.trackers.jobs import utc_now
 
 
 @dataclass
-class DatasetRecord:
+class DatasetRecord(JsonRecord):
     id: str
     owner: str
     name: str
@@ -41,13 +40,6 @@ class DatasetRecord:
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DatasetRecord":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def dataset_id(owner: str, content_sha256: str) -> str:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from filelock import FileLock
 
-from service.trackers.fs import atomic_write_bytes, atomic_write_json, read_json, sharded, touch
+from service.trackers.fs import JsonRecord, atomic_write_bytes, atomic_write_json, read_json, sharded, touch
 
 QUEUED, RUNNING, COMPLETED, ERROR = "queued", "running", "completed", "error"
 FINAL_STATES = frozenset({COMPLETED, ERROR})
@@ -35,7 +35,7 @@ def utc_now() -> str:
 
 
 @dataclass
-class JobRecord:
+class JobRecord(JsonRecord):
     """Everything we know about one job. `state` uses upstream's JobStatus vocabulary."""
 
     job_id: str
@@ -62,13 +62,6 @@ class JobRecord:
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "JobRecord":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def new_job_id() -> str:

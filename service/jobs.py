@@ -85,6 +85,9 @@ class JobService:
             options=options, datasets={role: rec.id for role, rec in records.items()}, inputs=inputs,
             workdir=str(self.work_root / job_id), scheduler=self.scheduler.name,
             resources=vars(method.resources).copy(),
+            paths={name: str(self.work_root / job_id / filename) for name, filename in (
+                ("stdout", hyphy.STDOUT), ("stderr", hyphy.STDERR), ("exit_status", hyphy.EXIT_STATUS),
+                ("result", hyphy.RESULT))},
         )
         return method, record, records
 

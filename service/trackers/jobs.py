@@ -53,6 +53,8 @@ class JobRecord(JsonRecord):
     progress: str = ""
     native_id: str = ""
     scheduler_info: dict[str, Any] = field(default_factory=dict)
+    #: Where the run's stdout, stderr, exit status and HyPhy result live (inside `workdir`).
+    paths: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
     started: str | None = None

@@ -8,6 +8,8 @@ error, Connexion's own included, onto upstream api-datamonkey's JSON shapes.
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import connexion
+import yaml
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
@@ -57,9 +60,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent))
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    spec = copy.deepcopy(load_spec())  # Connexion resolves $refs in place
     app.add_api(
-        SPEC_PATH.name,
-        resolver=connexion.Resolver(operation_table(SPEC_PATH).__getitem__),
+        spec,
+        resolver=connexion.Resolver(operation_table(spec).__getitem__),
         pythonic_params=True,
         strict_validation=True,
         validate_responses=validate_responses,
@@ -81,6 +85,12 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
     flask_app.register_error_handler(Exception, _flask_unexpected)
     flask_app.after_request(_pretty_print)
     return app
+
+
+@functools.lru_cache(maxsize=1)
+def load_spec() -> dict[str, Any]:
+    """openapi.yaml, parsed once per process (with libyaml's C loader when available)."""
+    return yaml.load(SPEC_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def build_services(settings: Settings) -> Services:

@@ -62,10 +62,14 @@ class Sessions:
             return Identity(owner=ANONYMOUS)
         if may_open_session:
             new_token = secrets.token_urlsafe(32)
-            digest = token_hash(new_token)
-            atomic_write_bytes(sharded(self.root, digest), digest.encode())
-            return Identity(owner=f"u{digest[:40]}", new_token=new_token)
+            return Identity(owner=f"u{token_hash(new_token)[:40]}", new_token=new_token)
         raise Unauthorized("Unauthorized: Invalid or missing user token")
+
+    def open_session(self, identity: Identity) -> None:
+        """Persist a session `resolve` proposed, once the request that needed it succeeded."""
+        if identity.new_token:
+            digest = token_hash(identity.new_token)
+            atomic_write_bytes(sharded(self.root, digest), digest.encode())
 
     def _issued(self, digest: str) -> bool:
         try:

@@ -90,6 +90,10 @@ class StructuredParameterValidator(ParameterValidator):
         for location, check in checks.items():
             for param in self.parameters.get(location, []):
                 message = check(param, request)
+                if message and location == "header":
+                    # Never echo a header value: it may be a credential (user_token).
+                    limit = param.get("schema", {}).get("maxLength")
+                    message = f"invalid header value{f' (at most {limit} characters)' if limit else ''}"
                 if message:
                     errors.append(FieldError(param["name"], message.splitlines()[0]))
         if errors:

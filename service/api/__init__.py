@@ -7,10 +7,7 @@ start/result operations of 16 methods resolve to three generic handlers bound to
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-from typing import Callable
-
-import yaml
+from typing import Any, Callable
 
 from service.api import datasets, health, jobs, methods
 
@@ -29,9 +26,8 @@ HANDLERS: dict[str, Callable] = {
 METHOD_ACTIONS = {"start": methods.start, "result": methods.result_for_request, "result_by_id": methods.result_by_id}
 
 
-def operation_table(spec_path: Path) -> dict[str, Callable]:
-    """operationId → handler, for Connexion's resolver."""
-    spec = yaml.safe_load(spec_path.read_text())
+def operation_table(spec: dict[str, Any]) -> dict[str, Callable]:
+    """operationId → handler, for Connexion's resolver (`spec` is the parsed openapi.yaml)."""
     table = dict(HANDLERS)
     for path_item in spec["paths"].values():
         for operation in path_item.values():

@@ -22,6 +22,7 @@ def upload_dataset(**_params):
         message = "URL uploads are not supported: send the file itself" if request.form.get("url") else "required: the alignment or tree file"
         raise InvalidRequest(FieldError("file", message))
     record, _created = services().datasets.upload(who, meta, upload.stream)
+    services().sessions.open_session(who)
     headers = {"X-Session-Token": who.new_token} if who.new_token else {}
     return {"datasets": [views.dataset(record)]}, 201, headers
 

@@ -72,6 +72,7 @@ class JobService:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
         dataset_ids, options = method.normalize(body)
         records = {role: self._dataset(identity, role, ds_id) for role, ds_id in dataset_ids.items() if ds_id}
+        _check_data_kind(method, records)
         tree_text = self._check_tree(method, records, options)
         self._check_labels(method, options, tree_text)
         inputs = {role: rec.content_sha256 for role, rec in records.items()}
@@ -240,6 +241,25 @@ class JobService:
                 self.tracker.update(job.job_id, state=ERROR, finished=utc_now(),
                                     reason="the service stopped before this job was submitted; start it again")
         self.refresh_many(self.tracker.active())
+
+
+#: Method.data → the alignment alphabet it cannot use.
+_WRONG_ALPHABET = {"codon": "protein", "protein": "nucleotide"}
+
+
+def _check_data_kind(method: Method, records: dict[str, DatasetRecord]) -> None:
+    """Refuse inputs of the wrong kind before HyPhy fails on them with a misleading message."""
+    alignment = records["alignment"]
+    if alignment.format == "newick":
+        raise InvalidRequest(FieldError("alignment", f"dataset {alignment.id} is a Newick tree, not an alignment"))
+    if alignment.alphabet and alignment.alphabet == _WRONG_ALPHABET.get(method.data):
+        wanted = "an in-frame codon (nucleotide)" if method.data == "codon" else "a protein"
+        raise InvalidRequest(FieldError("alignment", f"{method.name} needs {wanted} alignment; dataset "
+                                                     f"{alignment.id} holds {alignment.alphabet} sequences"))
+    tree = records.get("tree")
+    if tree is not None and tree.format not in ("newick", "nexus"):
+        raise InvalidRequest(FieldError("tree", f"dataset {tree.id} is not a tree (Newick or NEXUS); "
+                                                f"it looks like {tree.format}"))
 
 
 def _drop_embedded_tree(alignment: Path, fmt: str) -> None:

@@ -39,4 +39,5 @@ def dataset(record: DatasetRecord) -> dict[str, Any]:
         "updated": record.updated,
         "size": record.size,
         "format": record.format,
+        "alphabet": record.alphabet or "unknown",
     }

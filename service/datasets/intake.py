@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from Bio import SeqIO
+
 from service.errors import FieldError, InvalidRequest, PayloadTooLarge
 
 CHUNK = 1024 * 1024
@@ -26,6 +28,7 @@ class Intake:
     sha256: str
     size: int
     format: str
+    alphabet: str
 
 
 def stream_to_file(source: BinaryIO, fd: int, path: Path, max_bytes: int) -> Intake:
@@ -64,7 +67,8 @@ def stream_to_file(source: BinaryIO, fd: int, path: Path, max_bytes: int) -> Int
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return Intake(path, digest.hexdigest(), size, detect_format(head))
+    fmt = detect_format(head)
+    return Intake(path, digest.hexdigest(), size, fmt, detect_alphabet(path, fmt))
 
 
 def detect_format(head: bytes) -> str:
@@ -79,6 +83,35 @@ def detect_format(head: bytes) -> str:
     if re.fullmatch(rb"\d+\s+\d+.*", first):
         return "phylip"
     return "unknown"
+
+
+#: Biopython's reader for each alignment format we recognise.
+_SEQIO_FORMATS = {"fasta": "fasta", "nexus": "nexus", "phylip": "phylip-relaxed"}
+_NUCLEOTIDES = frozenset("ACGTUN")
+_ALPHABET_SAMPLE = 200_000
+
+
+def detect_alphabet(path: Path, fmt: str) -> str:
+    """'nucleotide', 'protein' or 'unknown' (unparseable, or not an alignment format).
+
+    Nucleotide when at least 90 % of the residue letters (gaps and `?` aside) are A/C/G/T/U/N,
+    judged on up to the first 200 000 letters.
+    """
+    if fmt not in _SEQIO_FORMATS:
+        return "unknown"
+    letters = total = 0
+    try:
+        for record in SeqIO.parse(path, _SEQIO_FORMATS[fmt]):
+            sequence = str(record.seq).upper()
+            total += sum(1 for c in sequence if c.isalpha())
+            letters += sum(1 for c in sequence if c in _NUCLEOTIDES)
+            if total >= _ALPHABET_SAMPLE:
+                break
+    except Exception:  # Biopython raises many types on malformed input; deeper checks come later
+        return "unknown"
+    if total == 0:
+        return "unknown"
+    return "nucleotide" if letters >= 0.9 * total else "protein"
 
 
 def has_embedded_tree(path: Path, fmt: str) -> bool:

@@ -49,8 +49,9 @@ class DatasetService:
     def upload(self, identity: Identity, meta: dict[str, str], stream: BinaryIO) -> tuple[DatasetRecord, bool]:
         fd, path = self.tracker.incoming_file()
         intake = stream_to_file(stream, fd, path, self.max_bytes)
-        record, created = self.tracker.add(identity.owner, meta, intake.path, intake.sha256, intake.size, intake.format)
-        log.info("dataset stored", extra={"dataset_id": record.id, "size": record.size, "format": record.format, "new": created})
+        record, created = self.tracker.add(identity.owner, meta, intake.path, intake.sha256, intake.size, intake.format,
+                                           intake.alphabet)
+        log.info("dataset stored", extra={"dataset_id": record.id, "size": record.size, "format": record.format, "alphabet": record.alphabet, "new": created})
         return record, created
 
     def get(self, identity: Identity, ds_id: str) -> DatasetRecord:

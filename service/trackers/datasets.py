@@ -37,6 +37,7 @@ class DatasetRecord(JsonRecord):
     content_sha256: str
     size: int
     format: str = ""
+    alphabet: str = ""
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
 
@@ -80,7 +81,8 @@ class FileDatasetTracker:
             return []
         return [r for r in (self.get(n) for n in names) if r is not None]
 
-    def add(self, owner: str, meta: dict[str, str], incoming: Path, content_sha256: str, size: int, fmt: str) -> tuple[DatasetRecord, bool]:
+    def add(self, owner: str, meta: dict[str, str], incoming: Path, content_sha256: str, size: int, fmt: str,
+            alphabet: str) -> tuple[DatasetRecord, bool]:
         """Adopt a completely written upload. Returns (record, created)."""
         ds_id = dataset_id(owner, content_sha256)
         blob = self.blob_path(content_sha256)
@@ -94,7 +96,7 @@ class FileDatasetTracker:
             existing = self.get(ds_id)
             record = DatasetRecord(
                 id=ds_id, owner=owner, name=meta.get("name", ""), description=meta.get("description", ""),
-                type=meta.get("type", ""), content_sha256=content_sha256, size=size, format=fmt,
+                type=meta.get("type", ""), content_sha256=content_sha256, size=size, format=fmt, alphabet=alphabet,
                 created=existing.created if existing else utc_now(),
             )
             atomic_write_json(self._record_path(ds_id), record.to_dict())

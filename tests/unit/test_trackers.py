@@ -286,7 +286,8 @@ def _add(tracker: FileDatasetTracker, owner: str, data: bytes):
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     sha = hashlib.sha256(data).hexdigest()
-    return tracker.add(owner, {"name": owner, "description": "", "type": "alignment"}, path, sha, len(data), "fasta")
+    return tracker.add(owner, {"name": owner, "description": "", "type": "alignment"}, path, sha, len(data), "fasta",
+                       "nucleotide")
 
 
 def test_dataset_ids_are_per_owner_and_content(tmp_path):

@@ -1,5 +1,11 @@
 """ASGI entry point for uvicorn (`service.asgi:app`), configured from the environment."""
 
-from service.app import create_app
+import warnings
+
+# Connexion imports Starlette's test client at import time, which warns about httpx in every
+# server start-up log; the test client is never used by the running service.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+from service.app import create_app  # noqa: E402
 
 app = create_app()

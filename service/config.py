@@ -16,7 +16,7 @@ class ConfigError(ValueError):
     """A configuration variable is missing or malformed; the message names it."""
 
 
-SCHEDULER_TYPES = ("LocalScheduler",)  # SlurmRestScheduler arrives with its backend module
+SCHEDULER_TYPES = ("LocalScheduler", "SlurmRestScheduler")
 DATASET_TRACKER_TYPES = ("FileDatasetTracker",)
 JOB_TRACKER_TYPES = ("FileJobTracker",)
 SESSION_MODES = ("anonymous", "auto")
@@ -39,6 +39,8 @@ class Settings:
     SLURM_JWT_KEY_PATH: str = ""
     SLURM_JWT_USERNAME: str = ""
     SLURM_JWT_EXPIRATION_SECS: int = 86400
+    SLURM_JWT_REFRESH_SECS: int = 43200  # ours
+    SLURM_POLL_SECS: int = 5  # ours: one slurmrestd job listing per interval feeds every status read
     SERVICE_DATAMONKEY_PORT: int = 9300
     # ours
     SERVICE_HOST: str = "127.0.0.1"
@@ -80,9 +82,27 @@ class Settings:
         _choice("LOG_LEVEL", self.LOG_LEVEL.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
         if not 1 <= self.SERVICE_DATAMONKEY_PORT <= 65535:
             raise ConfigError(f"SERVICE_DATAMONKEY_PORT must be 1-65535, got {self.SERVICE_DATAMONKEY_PORT}")
-        for name in ("DATASET_MAX_BYTES", "LOCAL_MAX_CONCURRENT_JOBS", "SLURM_JWT_EXPIRATION_SECS"):
+        for name in ("DATASET_MAX_BYTES", "LOCAL_MAX_CONCURRENT_JOBS", "SLURM_JWT_EXPIRATION_SECS",
+                     "SLURM_JWT_REFRESH_SECS", "SLURM_POLL_SECS"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.SCHEDULER_TYPE == "SlurmRestScheduler":
+            self._validate_slurm()
+
+    def _validate_slurm(self) -> None:
+        for name in ("SLURM_REST_URL", "SLURM_JWT_KEY_PATH", "SLURM_JWT_USERNAME", "SLURM_QUEUE_NAME"):
+            if not getattr(self, name).strip():
+                raise ConfigError(f"{name} must be set when SCHEDULER_TYPE=SlurmRestScheduler")
+        if not self.SLURM_REST_URL.startswith(("http://", "https://")):
+            raise ConfigError(f"SLURM_REST_URL must be an http(s) URL, got {self.SLURM_REST_URL!r}")
+        from service.schedulers.slurm_rest.adapters import UnsupportedApiVersion, version_of_path
+
+        try:
+            version_of_path(self.SLURM_REST_API_PATH, "SLURM_REST_API_PATH")
+            version_of_path(self.slurm_submit_api_path, "SLURM_REST_SUBMIT_API_PATH")
+        except UnsupportedApiVersion as exc:
+            raise ConfigError(str(exc)) from None
+
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:

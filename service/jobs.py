@@ -222,7 +222,10 @@ class JobService:
         """Upstream's DELETE /jobs/{id}: cancel if not final, then forget the job and its files."""
         job = self.get(identity, job_id)
         if not job.final:
-            self.scheduler.cancel(job)
+            try:
+                self.scheduler.cancel(job)
+            except SchedulerUnavailable as exc:
+                raise ServiceUnavailable(f"the job scheduler is unavailable, the job was not cancelled: {exc}") from exc
         self.tracker.delete(job.job_id)
         shutil.rmtree(job.workdir, ignore_errors=True)
         log.info("job deleted", extra={"job_id": job.job_id})

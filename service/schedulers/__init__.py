@@ -9,7 +9,14 @@ from service.schedulers.local import LocalScheduler
 #: SCHEDULER_TYPE value → factory. One entry per backend module.
 BACKENDS = {
     "LocalScheduler": lambda settings: LocalScheduler(settings.LOCAL_MAX_CONCURRENT_JOBS),
+    "SlurmRestScheduler": lambda settings: _slurm_rest(settings),
 }
+
+
+def _slurm_rest(settings: Settings) -> Scheduler:
+    from service.schedulers.slurm_rest import SlurmRestScheduler  # requests + APScheduler only when used
+
+    return SlurmRestScheduler.from_settings(settings)
 
 
 def build_scheduler(settings: Settings) -> Scheduler:

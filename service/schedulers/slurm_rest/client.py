@@ -1,0 +1,104 @@
+"""HTTP to slurmrestd in one place: JWT headers, timeouts, error mapping, one auth retry.
+
+Authentication failures in Slurm 22.05 (reference §2): 401 only for missing headers; a token
+that is expired, wrongly signed or for another user gets a **500** whose body is identical to
+the one for an unreachable slurmctld (`error_number` -1 from `slurm_load_*`), or 5005 "Zero
+Bytes were transmitted or received" on submit/cancel. Only the latency differs: a bad token is
+refused in milliseconds, a down slurmctld after ~9 s. So a 401, or a *fast* 500 with those codes,
+triggers one token refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one
+retry of the same request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+
+from service.schedulers.base import SchedulerUnavailable
+from service.schedulers.slurm_rest.adapters.base import RestAdapter, SlurmError
+
+log = logging.getLogger(__name__)
+
+#: Error codes a bad token produces (slurm_load_* → -1; submit/kill → 5005).
+AUTH_SUSPECT_CODES = frozenset({-1, 5005})
+#: A 500 slower than this is an unreachable slurmctld (~9 s), not a refused token (~10 ms).
+AUTH_FAILURE_MAX_S = 3.0
+#: (connect, read) seconds. slurmctld being down costs ~9-18 s per call.
+TIMEOUT = (5.0, 30.0)
+
+
+class SlurmRestError(RuntimeError):
+    """slurmrestd answered, but with an error (the message carries Slurm's own errors)."""
+
+    def __init__(self, message: str, status: int | None = None, errors: list[SlurmError] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.errors = errors or []
+
+    @property
+    def codes(self) -> set[int]:
+        return {e.code for e in self.errors if e.code is not None}
+
+
+class SlurmRestClient:
+    """requests.Session + the JWT manager's headers, relative to one API base path."""
+
+    def __init__(self, base_url: str, api_path: str, adapter: RestAdapter, jwt, session: requests.Session | None = None,
+                 timeout=TIMEOUT):
+        self.base = base_url.rstrip("/") + "/" + api_path.strip("/")
+        self.adapter = adapter
+        self.jwt = jwt
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, *, expect=(200,), **kwargs: Any) -> requests.Response:
+        """The response if its status is in `expect`; SchedulerUnavailable when unreachable;
+        SlurmRestError (with Slurm's errors) otherwise."""
+        response = self._send(method, path, **kwargs)
+        if response.status_code not in expect and self._auth_failure(response):
+            log.warning("slurmrestd refused the token; refreshing it and retrying once",
+                        extra={"status": response.status_code, "path": path})
+            try:
+                self.jwt.refresh_now()
+            except Exception as exc:  # SlurmTokenError: unreadable key file
+                raise SchedulerUnavailable(f"cannot refresh the Slurm token: {exc}") from None
+            response = self._send(method, path, **kwargs)
+        if response.status_code in expect:
+            return response
+        errors = self.adapter.parse_errors(self.json(response))
+        detail = "; ".join(str(e) for e in errors) or (response.text or "").strip()[:300] or "no body"
+        raise SlurmRestError(f"slurmrestd {method} {path}: HTTP {response.status_code}: {detail}",
+                             response.status_code, errors)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, self.base + path, headers=self.jwt.headers(),
+                                        timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise SchedulerUnavailable(f"slurmrestd at {self.base} is unreachable: {type(exc).__name__}") from exc
+
+    def _auth_failure(self, response: requests.Response) -> bool:
+        if response.status_code == 401:
+            return True
+        if response.status_code != 500 or response.elapsed.total_seconds() > AUTH_FAILURE_MAX_S:
+            return False
+        errors = self.adapter.parse_errors(self.json(response))
+        return any(e.code in AUTH_SUSPECT_CODES for e in errors)
+
+    @staticmethod
+    def json(response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+
+#: 5xx codes that mean "the cluster cannot answer now" rather than "this request is wrong".
+OUTAGE_CODES = frozenset({-1, 1800, 5005})
+
+
+def is_outage(exc: SlurmRestError) -> bool:
+    """A 5xx that says slurmctld is unreachable (or the token is refused), not a rejection."""
+    return (exc.status or 0) >= 500 and (not exc.codes or exc.codes <= OUTAGE_CODES)

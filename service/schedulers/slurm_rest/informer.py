@@ -1,0 +1,133 @@
+"""Informer-style job cache (as in Slinky's slurm-client): one poller, many readers.
+
+One background thread lists `GET {api}/jobs?update_time=<last>` every SLURM_POLL_SECS; request
+handlers only read the cache, so however many clients poll, slurmrestd sees at most one listing
+per interval. An unchanged job table costs a 304 with an empty body (the cache stays as it is);
+every `FULL_RELIST_EVERY` polls the table is listed without `update_time`, as a safety net.
+State changes are emitted as (old, new) events to registered handlers (logging, trackers).
+
+`synced_at` is the wall-clock time at which the last *successful* listing was requested: a job
+submitted after it may legitimately be missing from the cache, so only a listing requested after
+a job's submission can prove that Slurm no longer knows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from service.schedulers.base import SchedulerUnavailable
+from service.schedulers.slurm_rest.adapters.base import SlurmJob
+from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError
+
+log = logging.getLogger(__name__)
+
+#: Passed to `update_time` this many seconds before our last listing: Slurm compares whole
+#: seconds (`last_update - 1 >= last_job_update` → 304), and the controller's clock may differ.
+UPDATE_TIME_MARGIN_S = 2
+FULL_RELIST_EVERY = 12
+
+Handler = Callable[["SlurmJob | None", "SlurmJob | None"], None]
+
+
+class JobInformer:
+    def __init__(self, client: SlurmRestClient, interval_s: float, name_prefix: str = "datamonkey-",
+                 clock: Callable[[], float] = time.time):
+        self.client = client
+        self.interval_s = interval_s
+        self.name_prefix = name_prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()  # one listing at a time (the poller, recover())
+        self._jobs: dict[int, SlurmJob] = {}
+        self._handlers: list[Handler] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._polls = 0
+        #: Wall time the last successful listing was *requested* (None: never synced).
+        self.synced_at: float | None = None
+        self.last_error: str = ""
+        self.listings = 0
+        self.not_modified = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="slurm-informer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.client.timeout[1] + 5 if isinstance(self.client.timeout, tuple) else 35)
+            self._thread = None
+
+    def add_handler(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+            self._stop.wait(self.interval_s)
+
+    # -- one poll ----------------------------------------------------------------------------
+    def poll_once(self) -> bool:
+        """List the job table once; True when the cache is now in sync with slurmrestd."""
+        with self._poll_lock:
+            return self._poll()
+
+    def _poll(self) -> bool:
+        requested_at = self._clock()
+        full = self.synced_at is None or self._polls % FULL_RELIST_EVERY == 0
+        params = {} if full else {"update_time": int(self.synced_at) - UPDATE_TIME_MARGIN_S}
+        self._polls += 1
+        try:
+            response = self.client.request("GET", self.client.adapter.jobs_path, params=params, expect=(200, 304))
+        except (SchedulerUnavailable, SlurmRestError) as exc:
+            if self.last_error != str(exc):
+                log.warning("slurm job listing failed; serving cached state", extra={"error": str(exc)})
+            self.last_error = str(exc)
+            return False
+        self.listings += 1
+        if response.status_code == 304:
+            self.not_modified += 1
+        else:
+            jobs = self.client.adapter.parse_jobs(self.client.json(response) or {})
+            self._replace({j.job_id: j for j in jobs if j.name.startswith(self.name_prefix)})
+        with self._lock:
+            self.synced_at = requested_at
+        self.last_error = ""
+        return True
+
+    def _replace(self, fresh: dict[int, SlurmJob]) -> None:
+        with self._lock:
+            old, self._jobs = self._jobs, fresh
+        if not self._handlers:
+            return
+        for job_id in old.keys() | fresh.keys():
+            before, after = old.get(job_id), fresh.get(job_id)
+            if before != after and (before is None or after is None or before.state != after.state):
+                for handler in self._handlers:
+                    try:
+                        handler(before, after)
+                    except Exception:  # a handler must never stop the poller
+                        log.exception("slurm informer handler failed")
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, slurm_id: int) -> SlurmJob | None:
+        with self._lock:
+            return self._jobs.get(slurm_id)
+
+    def find_by_name(self, name: str) -> SlurmJob | None:
+        with self._lock:
+            matches = [j for j in self._jobs.values() if j.name == name]
+        return max(matches, key=lambda j: j.submit_time or 0) if matches else None
+
+    def put(self, job: SlurmJob) -> None:
+        """Read-your-writes: record a job just read directly (e.g. right after submitting it)."""
+        with self._lock:
+            self._jobs[job.job_id] = job

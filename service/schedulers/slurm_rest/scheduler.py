@@ -1,0 +1,268 @@
+"""SlurmRestScheduler: HyPhy jobs on a Slurm cluster through slurmrestd (SCHEDULER_TYPE=SlurmRestScheduler).
+
+- **Submit**: POST {SLURM_REST_SUBMIT_API_PATH}/job/submit with the batch script from script.py,
+  job name `datamonkey-<our job id>` (so a Slurm job can always be matched back), partition
+  SLURM_QUEUE_NAME, the job's cpus / memory / time limit. Traps (reference §4): a 200 can carry
+  `errors` *and* a job id (held, PartitionConfig: it would stay PENDING forever) → that job is
+  cancelled and the submission fails with Slurm's reason; a 5xx or a lost connection can still
+  leave a job behind (error 2014) → the job table is searched by name before anything else, so
+  nothing is ever submitted twice; otherwise SchedulerUnavailable (503).
+- **Identity**: the native id is `<slurm id>@<submit_time>`; a Slurm job only counts as ours when
+  its name *and* submit time match, so after a cluster rebuild hands the same ids out again, an old
+  job never picks up a new job's status.
+- **Status**: an informer cache (informer.py) fed by one poller; statuses() never calls slurmrestd.
+  A job the listing no longer has (purged ~5 min after it ends) is decided by its `exit_status`
+  file, else reported lost; states.py maps Slurm states.
+- **Shared file system**: the job directory must have the same path on this host and on the
+  compute nodes, and be writable by SLURM_JWT_USERNAME, the unix user jobs run as. When the
+  service runs as root it chowns each job directory (recursively) to that user; otherwise the
+  directory is made world-writable (0777), unless the service already runs as that user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from service.errors import ApiError
+from service.schedulers.base import FINISHED, LOST, PENDING, JobSpec, RunState, Scheduler, SchedulerUnavailable
+from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest, adapter_for_path
+from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, is_outage
+from service.schedulers.slurm_rest.informer import JobInformer
+from service.schedulers.slurm_rest.script import build_script
+from service.schedulers.slurm_rest.states import gone_state, phase_of, run_state
+from service.trackers.jobs import JobRecord
+
+log = logging.getLogger(__name__)
+
+NAME_PREFIX = "datamonkey-"
+#: Slurm's own stdout/stderr (e.g. "CANCELLED DUE TO TIME LIMIT"); HyPhy's go to stdout.log/stderr.log.
+SLURM_STDOUT, SLURM_STDERR = "slurm.out", "slurm.err"
+#: Slurm error "Invalid job id specified": unknown or purged job.
+INVALID_JOB_ID = 2017
+
+
+class SlurmSubmitError(ApiError):
+    """Slurm refused (or would never run) the job; the message carries Slurm's reason."""
+
+    status = 500
+
+
+def native_id(slurm_id: int, submit_time: int | None) -> str:
+    return f"{slurm_id}@{submit_time}" if submit_time else str(slurm_id)
+
+
+def parse_native_id(value: str) -> tuple[int, int | None] | None:
+    head, _, tail = (value or "").partition("@")
+    try:
+        return int(head), (int(tail) if tail else None)
+    except ValueError:
+        return None
+
+
+class SlurmRestScheduler(Scheduler):
+    name = "SlurmRestScheduler"
+
+    def __init__(self, *, base_url: str, api_path: str, submit_api_path: str = "", partition: str, jwt,
+                 username: str = "", poll_secs: float = 5.0, session: requests.Session | None = None,
+                 start: bool = True, clock: Callable[[], float] = time.time):
+        session = session or requests.Session()
+        self.partition = partition
+        self.username = username
+        self.jwt = jwt
+        self._clock = clock
+        self.client = SlurmRestClient(base_url, api_path, adapter_for_path(api_path), jwt, session)
+        submit_api_path = submit_api_path or api_path
+        self.submit_client = SlurmRestClient(base_url, submit_api_path,
+                                             adapter_for_path(submit_api_path, "SLURM_REST_SUBMIT_API_PATH"),
+                                             jwt, session)
+        self.informer = JobInformer(self.client, poll_secs, NAME_PREFIX, clock=clock)
+        self.informer.add_handler(_log_change)
+        self._lock = threading.Lock()
+        #: our job id → local time just before its submission (for "not listed yet" vs "gone").
+        self._submitted: dict[str, float] = {}
+        if start:
+            self.informer.start()
+
+    @classmethod
+    def from_settings(cls, settings) -> "SlurmRestScheduler":
+        from service.auth.slurm_jwt import SlurmJWTManager
+
+        jwt = SlurmJWTManager(Path(settings.SLURM_JWT_KEY_PATH), settings.SLURM_JWT_USERNAME,
+                              lifetime_secs=settings.SLURM_JWT_EXPIRATION_SECS,
+                              refresh_secs=settings.SLURM_JWT_REFRESH_SECS)
+        jwt.start()
+        return cls(base_url=settings.SLURM_REST_URL, api_path=settings.SLURM_REST_API_PATH,
+                   submit_api_path=settings.slurm_submit_api_path, partition=settings.SLURM_QUEUE_NAME,
+                   jwt=jwt, username=settings.SLURM_JWT_USERNAME, poll_secs=settings.SLURM_POLL_SECS)
+
+    # -- submit ------------------------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> str:
+        name = NAME_PREFIX + spec.job_id
+        workdir = Path(spec.workdir).resolve()
+        script = build_script(spec.job_id, workdir, spec.argv)
+        adapter = self.submit_client.adapter
+        body = adapter.submit_body(SubmitRequest(
+            name=name, partition=self.partition, current_working_directory=str(workdir),
+            environment=dict(spec.env) or {"PATH": "/usr/bin:/bin"},
+            standard_output=str(workdir / SLURM_STDOUT), standard_error=str(workdir / SLURM_STDERR),
+            cpus_per_task=spec.cpus, memory_per_node_mb=spec.memory_mb, time_limit_min=spec.time_limit_min,
+            script=script,
+        ))
+        self._share_workdir(workdir)
+        with self._lock:
+            self._submitted[spec.job_id] = self._clock()
+        try:
+            response = self.submit_client.request("POST", adapter.submit_path, json=body)
+        except SchedulerUnavailable as exc:
+            return self._after_failed_submit(name, exc, None)
+        except SlurmRestError as exc:
+            if (exc.status or 0) >= 500:
+                return self._after_failed_submit(name, exc, exc)
+            raise SlurmSubmitError(f"Slurm rejected the job submission: {exc}") from None
+        result = adapter.parse_submit(self.submit_client.json(response) or {})
+        if result.job_id is None:
+            raise SlurmSubmitError(f"slurmrestd accepted the submission but returned no job id: "
+                                   f"{'; '.join(map(str, result.errors)) or response.text[:300]}")
+        if result.errors:
+            reason = "; ".join(map(str, result.errors))
+            self._cancel_id(result.job_id)
+            raise SlurmSubmitError(f"Slurm queued job {result.job_id} but reported: {reason}. It would not run as "
+                                   f"submitted (it would stay pending), so it was cancelled")
+        job = self._read_job(result.job_id)
+        if job is not None and job.name == name:
+            self.informer.put(job)
+            return native_id(job.job_id, job.submit_time)
+        return native_id(result.job_id, None)
+
+    def _after_failed_submit(self, name: str, exc: Exception, rest_error: SlurmRestError | None) -> str:
+        """A lost connection or 5xx may still have created the job: look for it by name first."""
+        try:
+            found = self._find_by_name(name)
+        except (SchedulerUnavailable, SlurmRestError) as listing_error:
+            raise SchedulerUnavailable(f"submission failed ({exc}) and the job table cannot be read to check "
+                                       f"whether the job exists ({listing_error})") from None
+        if found is not None:
+            if rest_error is not None and phase_of(found.state) == FINISHED:
+                log.warning("slurm refused a job but left it behind", extra={"slurm_id": found.job_id,
+                                                                              "state": found.state})
+                raise SlurmSubmitError(f"Slurm refused the job: {rest_error}") from None
+            log.warning("submission reported a failure but the job exists; not resubmitting",
+                        extra={"slurm_id": found.job_id, "error": str(exc)})
+            self.informer.put(found)
+            return native_id(found.job_id, found.submit_time)
+        if rest_error is None or is_outage(rest_error):
+            raise SchedulerUnavailable(str(exc)) from None
+        raise SlurmSubmitError(f"Slurm refused the job: {rest_error}") from None
+
+    def _find_by_name(self, name: str) -> SlurmJob | None:
+        response = self.client.request("GET", self.client.adapter.jobs_path)
+        jobs = [j for j in self.client.adapter.parse_jobs(self.client.json(response) or {}) if j.name == name]
+        return max(jobs, key=lambda j: j.submit_time or 0) if jobs else None
+
+    def _read_job(self, slurm_id: int) -> SlurmJob | None:
+        """GET /job/{id}; None when Slurm does not know it (or cannot say right now)."""
+        try:
+            response = self.client.request("GET", self.client.adapter.job_path(slurm_id))
+        except (SchedulerUnavailable, SlurmRestError) as exc:
+            log.info("cannot read slurm job", extra={"slurm_id": slurm_id, "error": str(exc)})
+            return None
+        jobs = self.client.adapter.parse_jobs(self.client.json(response) or {})
+        return jobs[0] if jobs else None
+
+    def _share_workdir(self, workdir: Path) -> None:
+        """Let SLURM_JWT_USERNAME (the unix user jobs run as) write the job directory."""
+        if not self.username:
+            return
+        try:
+            user = pwd.getpwnam(self.username)
+        except KeyError:
+            user = None
+        if os.geteuid() == 0 and user is not None:
+            for root, dirs, files in os.walk(workdir):
+                os.chown(root, user.pw_uid, user.pw_gid)
+                for entry in files:
+                    os.chown(os.path.join(root, entry), user.pw_uid, user.pw_gid, follow_symlinks=False)
+        elif user is None or user.pw_uid != os.geteuid():
+            os.chmod(workdir, 0o777)
+
+    # -- status ------------------------------------------------------------------------------
+    def statuses(self, jobs: list[JobRecord]) -> dict[str, RunState]:
+        synced_at = self.informer.synced_at
+        if synced_at is None:
+            raise SchedulerUnavailable("no job listing from slurmrestd yet"
+                                       + (f": {self.informer.last_error}" if self.informer.last_error else ""))
+        return {job.job_id: self._status(job, synced_at) for job in jobs}
+
+    def _status(self, job: JobRecord, synced_at: float) -> RunState:
+        ident = parse_native_id(job.native_id)
+        if ident is None:
+            return RunState(LOST, None, f"unreadable Slurm job id {job.native_id!r}")
+        slurm_id, submit_time = ident
+        workdir = Path(job.workdir)
+        listed = self.informer.get(slurm_id)
+        if listed is not None and _same_job(listed, NAME_PREFIX + job.job_id, submit_time):
+            return run_state(listed, workdir)
+        with self._lock:
+            submitted = self._submitted.get(job.job_id)
+        if submitted is not None and synced_at < submitted:
+            return RunState(PENDING)  # the last listing predates the submission
+        return gone_state(workdir, slurm_id)
+
+    # -- cancel ------------------------------------------------------------------------------
+    def cancel(self, job: JobRecord) -> None:
+        ident = parse_native_id(job.native_id)
+        if ident is None:
+            return
+        current = self._read_job(ident[0])
+        if current is None or not _same_job(current, NAME_PREFIX + job.job_id, ident[1]):
+            return  # Slurm no longer knows it, or the id now belongs to another job
+        if phase_of(current.state) != FINISHED:
+            self._cancel_id(current.job_id)
+
+    def _cancel_id(self, slurm_id: int) -> None:
+        try:
+            self.client.request("DELETE", self.client.adapter.job_path(slurm_id))
+        except SlurmRestError as exc:
+            if INVALID_JOB_ID not in exc.codes:
+                raise
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def recover(self, jobs: list[JobRecord]) -> None:
+        """Every listing after start-up is newer than these jobs' submissions: one poll now lets
+        the job service settle them (finished, purged → exit_status file, or lost) immediately."""
+        if jobs:
+            self.informer.poll_once()
+
+    def health(self) -> str:
+        try:
+            response = self.client.request("GET", self.client.adapter.ping_path)
+        except (SchedulerUnavailable, SlurmRestError):
+            return "unhealthy"
+        return "healthy" if self.client.adapter.ping_ok(self.client.json(response) or {}) else "unhealthy"
+
+    def shutdown(self) -> None:
+        self.informer.stop()
+        shutdown = getattr(self.jwt, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+        self.client.session.close()
+
+
+def _same_job(job: SlurmJob, name: str, submit_time: int | None) -> bool:
+    return job.name == name and (submit_time is None or job.submit_time == submit_time)
+
+
+def _log_change(before: SlurmJob | None, after: SlurmJob | None) -> None:
+    if after is None:
+        log.info("slurm job no longer listed", extra={"slurm_id": before.job_id if before else None})
+    else:
+        log.info("slurm job state", extra={"slurm_id": after.job_id, "slurm_name": after.name, "state": after.state,
+                                           "slurm_reason": after.reason})

@@ -1,0 +1,110 @@
+"""slurmrestd adapters (v0.0.37, v0.0.38): submit bodies and recorded 22.05 responses → neutral types."""
+
+import pytest
+
+from service.schedulers.slurm_rest.adapters import (
+    ADAPTERS,
+    SlurmJob,
+    SubmitRequest,
+    UnsupportedApiVersion,
+    adapter_for_path,
+)
+from service.schedulers.slurm_rest.adapters.v0_0_37 import V0037Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_38 import V0038Adapter
+
+VERSIONS = ["v0.0.37", "v0.0.38"]
+
+
+def meta(version):
+    return {"plugin": {"type": f"openapi/{version}", "name": f"Slurm OpenAPI {version}"},
+            "Slurm": {"version": {"major": 22, "micro": 8, "minor": 5}, "release": "22.05.8"}}
+
+
+#: Fields of a job record as slurmrestd 22.05 returned them (reference §5: "exit 3", job 8).
+RAW_FAILED = {"job_id": 8, "name": "datamonkey-abc", "job_state": "FAILED", "state_reason": "NonZeroExitCode",
+              "state_description": "", "exit_code": 768, "derived_exit_code": 0, "submit_time": 1795421272,
+              "start_time": 1795421272, "end_time": 1795421272, "time_limit": 5, "user_name": "dm", "user_id": 1001,
+              "partition": "normal", "standard_output": "/tmp/sj/target-%j.out", "cpus_per_task": None, "cpus": 1,
+              "nodes": "vm", "batch_host": "vm", "cluster": "local", "flags": ["JOB_CPUS_SET"]}
+RAW_PENDING = {**RAW_FAILED, "job_id": 12, "job_state": "PENDING", "state_reason": "None", "exit_code": 0,
+               "start_time": 0, "end_time": 0, "nodes": "", "batch_host": ""}
+
+
+def test_registry_and_version_picking():
+    assert ADAPTERS == {"v0.0.37": V0037Adapter, "v0.0.38": V0038Adapter}
+    assert issubclass(V0038Adapter, V0037Adapter)  # one 22.05 wire format, shared by subclassing
+    assert adapter_for_path("/slurm/v0.0.38").version == "v0.0.38"
+    assert adapter_for_path("/slurm/v0.0.37/").version == "v0.0.37"
+
+
+@pytest.mark.parametrize("path", ["/slurm/v0.0.41", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])
+def test_unsupported_version_is_a_clear_error(path):
+    with pytest.raises(UnsupportedApiVersion, match="SLURM_REST_API_PATH") as caught:
+        adapter_for_path(path)
+    assert "v0.0.37, v0.0.38" in str(caught.value)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_submit_body_is_the_22_05_shape(version):
+    adapter = ADAPTERS[version]()
+    body = adapter.submit_body(SubmitRequest(
+        name="datamonkey-abc", partition="debug", current_working_directory="/data/jobs/abc",
+        environment={"PATH": "/usr/bin:/bin"}, standard_output="/data/jobs/abc/slurm.out",
+        standard_error="/data/jobs/abc/slurm.err", cpus_per_task=2, memory_per_node_mb=900, time_limit_min=60,
+        script="#!/bin/bash\ntrue\n"))
+    assert body == {
+        "job": {"name": "datamonkey-abc", "partition": "debug", "current_working_directory": "/data/jobs/abc",
+                "environment": {"PATH": "/usr/bin:/bin"}, "standard_output": "/data/jobs/abc/slurm.out",
+                "standard_error": "/data/jobs/abc/slurm.err", "cpus_per_task": 2, "memory_per_node": 900,
+                "time_limit": 60},
+        "script": "#!/bin/bash\ntrue\n",  # top level, not inside job (500/2009 otherwise)
+    }
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_parse_jobs(version):
+    adapter = ADAPTERS[version]()
+    jobs = adapter.parse_jobs({"meta": meta(version), "errors": [], "jobs": [RAW_FAILED, RAW_PENDING]})
+    assert jobs == [
+        SlurmJob(job_id=8, name="datamonkey-abc", state="FAILED", reason="NonZeroExitCode", exit_code=768,
+                 submit_time=1795421272, start_time=1795421272, end_time=1795421272, cluster="local", time_limit=5,
+                 user_name="dm", partition="normal"),
+        SlurmJob(job_id=12, name="datamonkey-abc", state="PENDING", reason="None", exit_code=0,
+                 submit_time=1795421272, start_time=None, end_time=None, cluster="local", time_limit=5,
+                 user_name="dm", partition="normal"),
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_parse_submit_ok_and_200_with_errors(version):
+    adapter = ADAPTERS[version]()
+    ok = adapter.parse_submit({"meta": meta(version), "errors": [], "job_id": 6, "step_id": "BATCH",
+                               "job_submit_user_msg": ""})
+    assert (ok.job_id, ok.errors) == (6, [])
+    held = adapter.parse_submit({"meta": meta(version), "errors": [
+        {"error_code": 2015, "error": "Requested partition configuration not available now"}], "job_id": 25,
+        "step_id": "BATCH", "job_submit_user_msg": ""})
+    assert held.job_id == 25
+    assert held.errors[0].code == 2015
+    assert "Requested partition configuration not available now" in str(held.errors[0])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("errors,code,source", [
+    ([{"error_code": 2014, "error": "Requested node configuration is not available"}], 2014, ""),
+    ([{"description": "Unable to find JobId=1", "error_number": 2017, "error": "Invalid job id specified",
+       "source": "slurm_load_job"}], 2017, "slurm_load_job"),
+    ([{"error": "Invalid node name specified", "errno": 2018}], 2018, ""),
+])
+def test_three_error_shapes(version, errors, code, source):
+    parsed = ADAPTERS[version]().parse_errors({"meta": meta(version), "errors": errors})
+    assert [(e.code, e.source) for e in parsed] == [(code, source)]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ping(version):
+    adapter = ADAPTERS[version]()
+    assert adapter.ping_ok({"errors": [], "pings": [{"hostname": "vm", "ping": "UP", "status": 0, "mode": "primary"}]})
+    assert not adapter.ping_ok({"errors": [], "pings": [{"hostname": "vm", "ping": "DOWN", "status": -1}]})
+    assert not adapter.ping_ok({"errors": [{"error_number": -1, "source": "slurm_load_ctl_conf"}]})
+    assert adapter.parse_errors(None) == [] and adapter.parse_jobs({}) == []

@@ -1,0 +1,334 @@
+"""SlurmRestScheduler against a mocked slurmrestd (requests-mock): submit traps, informer cache,
+purge, job-id reuse, 304, authentication refresh + one retry. Shapes from slurmrestd-22.05.md."""
+
+
+import pytest
+import requests
+
+from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, JobSpec, SchedulerUnavailable
+from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError, parse_native_id
+from service.trackers.jobs import JobRecord
+
+URL = "http://slurm.test:6820"
+API = f"{URL}/slurm/v0.0.38"
+META = {"plugin": {"type": "openapi/v0.0.38", "name": "Slurm OpenAPI v0.0.38"},
+        "Slurm": {"version": {"major": 22, "micro": 8, "minor": 5}, "release": "22.05.8"}}
+#: The 500 an expired / wrongly signed token gets (identical to slurmctld being down, only faster).
+BAD_TOKEN_JOBS = {"meta": META, "errors": [{"description": "Failed while looking for jobs", "error_number": -1,
+                                            "error": "Unspecified error", "source": "slurm_load_jobs"}], "jobs": []}
+
+
+class FakeJWT:
+    def __init__(self):
+        self.refreshes = 0
+        self.stopped = False
+
+    def headers(self):
+        return {"X-SLURM-USER-NAME": "dm", "X-SLURM-USER-TOKEN": f"token-{self.refreshes}"}
+
+    def refresh_now(self):
+        self.refreshes += 1
+
+    def shutdown(self):
+        self.stopped = True
+
+
+class Clock:
+    def __init__(self, now=1_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def raw_job(job_id, name, state="PENDING", submit_time=1795421277, exit_code=0, reason="None", time_limit=60):
+    return {"job_id": job_id, "name": name, "job_state": state, "state_reason": reason, "state_description": "",
+            "exit_code": exit_code, "derived_exit_code": 0, "submit_time": submit_time,
+            "start_time": submit_time + 1 if state != "PENDING" else 0, "end_time": 0, "time_limit": time_limit,
+            "user_name": "dm", "partition": "debug", "cluster": "local", "cpus": 1}
+
+
+def jobs_body(*jobs):
+    return {"meta": META, "errors": [], "jobs": list(jobs)}
+
+
+@pytest.fixture
+def jwt():
+    return FakeJWT()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def scheduler(jwt, clock):
+    sched = SlurmRestScheduler(base_url=URL, api_path="/slurm/v0.0.38", partition="debug", jwt=jwt,
+                               username="", poll_secs=5, start=False, clock=clock)
+    yield sched
+    sched.shutdown()
+
+
+def spec(tmp_path, job_id="abc123"):
+    workdir = tmp_path / job_id
+    workdir.mkdir()
+    return JobSpec(job_id=job_id, workdir=workdir, argv=["/usr/lib/hyphy/bin/hyphy-avx", "CPU=1", "fel"],
+                   env={"PATH": "/usr/bin:/bin"}, cpus=1, memory_mb=900, time_limit_min=60)
+
+
+def record(tmp_path, native_id, job_id="abc123"):
+    return JobRecord(job_id=job_id, owner="o", method="fel", request_key="k", options={}, datasets={}, inputs={},
+                     workdir=str(tmp_path / job_id), scheduler="SlurmRestScheduler", resources={},
+                     native_id=native_id)
+
+
+# -- submit ----------------------------------------------------------------------------------
+def test_submit_posts_the_job_and_records_its_submit_time(scheduler, tmp_path, requests_mock):
+    requests_mock.post(f"{API}/job/submit", json={"meta": META, "errors": [], "job_id": 6, "step_id": "BATCH",
+                                                   "job_submit_user_msg": ""})
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123")))
+    native = scheduler.submit(spec(tmp_path))
+    assert native == "6@1795421277"
+    body = requests_mock.request_history[0].json()
+    workdir = str((tmp_path / "abc123").resolve())
+    assert body["job"] == {"name": "datamonkey-abc123", "partition": "debug", "current_working_directory": workdir,
+                           "environment": {"PATH": "/usr/bin:/bin"}, "standard_output": f"{workdir}/slurm.out",
+                           "standard_error": f"{workdir}/slurm.err", "cpus_per_task": 1, "memory_per_node": 900,
+                           "time_limit": 60}
+    assert body["script"].startswith("#!/bin/bash\n")
+    assert requests_mock.request_history[0].headers["X-SLURM-USER-NAME"] == "dm"
+
+
+@pytest.mark.parametrize("error", [
+    {"error_code": 2015, "error": "Requested partition configuration not available now"},
+    {"error_code": 2042, "error": "Job is in held state, pending scheduler release"},
+])
+def test_200_with_errors_cancels_the_job_and_fails(scheduler, tmp_path, requests_mock, error):
+    requests_mock.post(f"{API}/job/submit", json={"meta": META, "errors": [error], "job_id": 25, "step_id": "BATCH"})
+    cancel = requests_mock.delete(f"{API}/job/25", json={"meta": META, "errors": []})
+    with pytest.raises(SlurmSubmitError, match=error["error"]):
+        scheduler.submit(spec(tmp_path))
+    assert cancel.call_count == 1
+
+
+def test_500_that_left_a_job_behind_is_reconciled_by_name_not_resubmitted(scheduler, tmp_path, requests_mock):
+    post = requests_mock.post(f"{API}/job/submit", status_code=500, json={"meta": META, "errors": [
+        {"error_code": 1800, "error": "Unable to contact slurm controller (connect failure)"}]})
+    requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(3, "datamonkey-other"),
+                                                    raw_job(4, "datamonkey-abc123", submit_time=1795421300)))
+    assert scheduler.submit(spec(tmp_path)) == "4@1795421300"
+    assert post.call_count == 1
+
+
+def test_500_2014_left_a_failed_job_refused_with_slurms_reason(scheduler, tmp_path, requests_mock):
+    post = requests_mock.post(f"{API}/job/submit", status_code=500, json={"meta": META, "errors": [
+        {"error_code": 2014, "error": "Requested node configuration is not available"}]})
+    requests_mock.get(f"{API}/jobs", json=jobs_body(
+        raw_job(19, "datamonkey-abc123", "FAILED", exit_code=1, reason="BadConstraints")))
+    with pytest.raises(SlurmSubmitError, match="Requested node configuration is not available"):
+        scheduler.submit(spec(tmp_path))
+    assert post.call_count == 1
+
+
+def test_connection_error_without_a_job_is_unavailable(scheduler, tmp_path, requests_mock):
+    post = requests_mock.post(f"{API}/job/submit", exc=requests.exceptions.ConnectionError("refused"))
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    with pytest.raises(SchedulerUnavailable):
+        scheduler.submit(spec(tmp_path))
+    assert post.call_count == 1
+
+
+def test_unreachable_slurmrestd_is_unavailable(scheduler, tmp_path, requests_mock):
+    requests_mock.post(f"{API}/job/submit", exc=requests.exceptions.ConnectionError("refused"))
+    requests_mock.get(f"{API}/jobs", exc=requests.exceptions.ConnectionError("refused"))
+    with pytest.raises(SchedulerUnavailable):
+        scheduler.submit(spec(tmp_path))
+
+
+def test_submit_to_an_invalid_partition_is_refused(scheduler, tmp_path, requests_mock):
+    requests_mock.post(f"{API}/job/submit", status_code=500, json={"meta": META, "errors": [
+        {"error_code": 2000, "error": "Invalid partition name specified"}]})
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    with pytest.raises(SlurmSubmitError, match="Invalid partition name specified"):
+        scheduler.submit(spec(tmp_path))
+
+
+# -- status cache ----------------------------------------------------------------------------
+def test_statuses_only_read_the_cache(scheduler, tmp_path, requests_mock):
+    listing = requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING")))
+    (tmp_path / "abc123").mkdir()
+    with pytest.raises(SchedulerUnavailable):  # never listed yet
+        scheduler.statuses([record(tmp_path, "6@1795421277")])
+    assert scheduler.informer.poll_once()
+    for _ in range(50):
+        assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == ACTIVE
+    assert listing.call_count == 1
+
+
+def test_304_keeps_the_cache(scheduler, tmp_path, clock, requests_mock):
+    (tmp_path / "abc123").mkdir()
+    requests_mock.get(f"{API}/jobs", [{"json": jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING"))},
+                                      {"status_code": 304, "text": ""}])
+    scheduler.informer.poll_once()
+    clock.now += 5
+    assert scheduler.informer.poll_once()
+    second = requests_mock.request_history[-1]
+    assert second.qs["update_time"] == [str(int(1000) - 2)]
+    assert scheduler.informer.not_modified == 1
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == ACTIVE
+
+
+def test_a_just_submitted_job_missing_from_an_older_listing_is_pending(scheduler, tmp_path, clock, requests_mock):
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    scheduler.informer.poll_once()  # listed at t=1000
+    clock.now += 1
+    requests_mock.post(f"{API}/job/submit", json={"meta": META, "errors": [], "job_id": 6})
+    requests_mock.get(f"{API}/job/6", status_code=500, json={"errors": []})
+    native = scheduler.submit(spec(tmp_path))
+    assert scheduler.statuses([record(tmp_path, native)])["abc123"].phase == PENDING
+
+
+def test_purged_job_is_decided_by_its_exit_status_file(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/jobs", json=jobs_body())  # purged ~5 min after it ended
+    scheduler.informer.poll_once()
+    (tmp_path / "abc123").mkdir()
+    lost = scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"]
+    assert lost.phase == LOST and "no longer knows job 6" in lost.reason
+    (tmp_path / "abc123" / "exit_status").write_text("0\n")
+    done = scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"]
+    assert (done.phase, done.exit_code, done.reason) == (FINISHED, 0, "")
+
+
+@pytest.mark.parametrize("reused", [
+    raw_job(6, "datamonkey-newjob", "RUNNING", submit_time=1795421999),     # a new job got our old id
+    raw_job(6, "datamonkey-abc123", "RUNNING", submit_time=1795421999),     # same name, other submission
+])
+def test_job_id_reuse_is_ignored(scheduler, tmp_path, requests_mock, reused):
+    requests_mock.get(f"{API}/jobs", json=jobs_body(reused))
+    scheduler.informer.poll_once()
+    (tmp_path / "abc123").mkdir()
+    (tmp_path / "abc123" / "exit_status").write_text("3\n")
+    state = scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"]
+    assert (state.phase, state.exit_code) == (FINISHED, 3)  # from its own files, not the new job's RUNNING
+
+
+def test_timeout_reason(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(6, "datamonkey-abc123", "TIMEOUT", exit_code=15,
+                                                            reason="TimeLimit", time_limit=1)))
+    scheduler.informer.poll_once()
+    (tmp_path / "abc123").mkdir()
+    state = scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"]
+    assert (state.phase, state.reason) == (FINISHED, "hit the 1 min time limit")
+
+
+def test_failed_listing_keeps_serving_the_cache(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/jobs", [{"json": jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING"))},
+                                      {"exc": requests.exceptions.ConnectionError("refused")}])
+    (tmp_path / "abc123").mkdir()
+    assert scheduler.informer.poll_once()
+    assert not scheduler.informer.poll_once()
+    assert "unreachable" in scheduler.informer.last_error
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == ACTIVE
+
+
+def test_state_change_events(scheduler, requests_mock):
+    events = []
+    scheduler.informer.add_handler(lambda before, after: events.append((before and before.state, after and after.state)))
+    requests_mock.get(f"{API}/jobs", [{"json": jobs_body(raw_job(6, "datamonkey-a"))},
+                                      {"json": jobs_body(raw_job(6, "datamonkey-a", "RUNNING"))},
+                                      {"json": jobs_body()}])
+    for _ in range(3):
+        scheduler.informer.poll_once()
+    assert events == [(None, "PENDING"), ("PENDING", "RUNNING"), ("RUNNING", None)]
+
+
+# -- authentication --------------------------------------------------------------------------
+def test_auth_failure_refreshes_the_token_and_retries_once(scheduler, jwt, requests_mock):
+    listing = requests_mock.get(f"{API}/jobs", [{"status_code": 500, "json": BAD_TOKEN_JOBS},
+                                                {"json": jobs_body(raw_job(6, "datamonkey-a"))}])
+    assert scheduler.informer.poll_once()
+    assert jwt.refreshes == 1 and listing.call_count == 2
+    assert listing.request_history[1].headers["X-SLURM-USER-TOKEN"] == "token-1"
+
+
+@pytest.mark.parametrize("status,body", [(401, None), (500, BAD_TOKEN_JOBS)])
+def test_auth_failure_is_retried_only_once(scheduler, jwt, requests_mock, status, body):
+    kwargs = {"json": body} if body else {"text": "Authentication failure"}
+    listing = requests_mock.get(f"{API}/jobs", status_code=status, **kwargs)
+    assert not scheduler.informer.poll_once()
+    assert (jwt.refreshes, listing.call_count) == (1, 2)
+
+
+def test_submit_auth_failure_5005_refreshes_and_retries(scheduler, jwt, tmp_path, requests_mock):
+    post = requests_mock.post(f"{API}/job/submit", [
+        {"status_code": 500, "json": {"meta": META, "errors": [
+            {"error_code": 5005, "error": "Zero Bytes were transmitted or received"}]}},
+        {"json": {"meta": META, "errors": [], "job_id": 9}}])
+    requests_mock.get(f"{API}/job/9", json=jobs_body(raw_job(9, "datamonkey-abc123")))
+    assert scheduler.submit(spec(tmp_path)) == "9@1795421277"
+    assert (jwt.refreshes, post.call_count) == (1, 2)
+
+
+# -- cancel, health, shutdown ----------------------------------------------------------------
+def test_cancel_only_our_own_live_job(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING")))
+    delete = requests_mock.delete(f"{API}/job/6", json={"meta": META, "errors": []})
+    scheduler.cancel(record(tmp_path, "6@1795421277"))
+    assert delete.call_count == 1
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-someone-else", "RUNNING")))
+    scheduler.cancel(record(tmp_path, "6@1795421277"))
+    requests_mock.get(f"{API}/job/6", status_code=500, json={"meta": META, "errors": [
+        {"description": "Unable to find JobId=6", "error_number": 2017, "error": "Invalid job id specified",
+         "source": "slurm_load_job"}], "jobs": []})
+    scheduler.cancel(record(tmp_path, "6@1795421277"))
+    assert delete.call_count == 1
+
+
+def test_health_pings(scheduler, requests_mock):
+    requests_mock.get(f"{API}/ping", json={"meta": META, "errors": [], "pings": [
+        {"hostname": "vm", "ping": "UP", "status": 0, "mode": "primary"}]})
+    assert scheduler.health() == "healthy"
+    requests_mock.get(f"{API}/ping", exc=requests.exceptions.ConnectionError("refused"))
+    assert scheduler.health() == "unhealthy"
+
+
+def test_shutdown_stops_the_poller_and_the_token_manager(jwt, requests_mock):
+    import time
+
+    requests_mock.get(f"{URL}/slurm/v0.0.37/jobs", json=jobs_body())
+    sched = SlurmRestScheduler(base_url=URL, api_path="/slurm/v0.0.37", partition="debug", jwt=jwt, poll_secs=1)
+    deadline = time.monotonic() + 10
+    while sched.informer.listings < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sched.shutdown()
+    assert jwt.stopped and sched.informer._thread is None
+    assert requests_mock.request_history[0].url.startswith(f"{URL}/slurm/v0.0.37/jobs")
+
+
+def test_native_id_parsing():
+    assert parse_native_id("6@1795421277") == (6, 1795421277)
+    assert parse_native_id("6") == (6, None)
+    assert parse_native_id("local-abc") is None
+
+
+# -- configuration ---------------------------------------------------------------------------
+@pytest.mark.parametrize("missing", ["SLURM_JWT_KEY_PATH", "SLURM_JWT_USERNAME"])
+def test_config_names_the_missing_slurm_variable(missing):
+    from service.config import ConfigError, Settings
+
+    env = {"SCHEDULER_TYPE": "SlurmRestScheduler", "SLURM_JWT_KEY_PATH": "/k", "SLURM_JWT_USERNAME": "dm"}
+    del env[missing]
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_mapping(env)
+
+
+def test_config_refuses_an_unsupported_api_version_at_start_up():
+    from service.config import ConfigError, Settings
+
+    env = {"SCHEDULER_TYPE": "SlurmRestScheduler", "SLURM_JWT_KEY_PATH": "/k", "SLURM_JWT_USERNAME": "dm"}
+    with pytest.raises(ConfigError, match="SLURM_REST_API_PATH.*v0.0.42.*supported: v0.0.37, v0.0.38"):
+        Settings.from_mapping({**env, "SLURM_REST_API_PATH": "/slurm/v0.0.42"})
+    with pytest.raises(ConfigError, match="SLURM_REST_SUBMIT_API_PATH"):
+        Settings.from_mapping({**env, "SLURM_REST_SUBMIT_API_PATH": "/slurm/v0.0.36"})
+    assert Settings.from_mapping({**env, "SLURM_POLL_SECS": "2"}).SLURM_POLL_SECS == 2

@@ -1,0 +1,46 @@
+"""The Slurm batch script: golden string, every word quoted, unsafe values refused."""
+
+import subprocess
+
+import pytest
+
+from service.schedulers.slurm_rest.script import build_script
+
+GOLDEN = """#!/bin/bash
+# datamonkey job 0123abcd: written by service/schedulers/slurm_rest/script.py
+cd '/data/jobs/0123 abcd' || exit 1
+/usr/lib/hyphy/bin/hyphy-avx CPU=2 fel --alignment '/data/jobs/0123 abcd/input/it'"'"'s.txt' --output '$(rm -rf ~)' </dev/null >stdout.log 2>stderr.log
+status=$?
+printf '%s\\n' "$status" >exit_status.tmp && mv -f exit_status.tmp exit_status
+exit "$status"
+"""
+
+
+def test_golden_script():
+    argv = ["/usr/lib/hyphy/bin/hyphy-avx", "CPU=2", "fel", "--alignment", "/data/jobs/0123 abcd/input/it's.txt",
+            "--output", "$(rm -rf ~)"]
+    assert build_script("0123abcd", "/data/jobs/0123 abcd", argv) == GOLDEN
+
+
+@pytest.mark.parametrize("job_id,workdir,argv", [
+    ("a;b", "/w", ["x"]),
+    ("abc", "relative/dir", ["x"]),
+    ("abc", "/w\nrm -rf /", ["x"]),
+    ("abc", "/w", []),
+    ("abc", "/w", ["ok", ""]),
+    ("abc", "/w", ["ok", "line\nbreak"]),
+])
+def test_unsafe_values_are_refused(job_id, workdir, argv):
+    with pytest.raises(ValueError):
+        build_script(job_id, workdir, argv)
+
+
+def test_script_runs_and_records_the_exit_status(tmp_path):
+    """Run the script with bash itself: files appear, exit code is recorded and returned."""
+    script = build_script("t1", tmp_path, ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
+    done = subprocess.run(["bash", "-c", script], capture_output=True)
+    assert done.returncode == 3
+    assert (tmp_path / "stdout.log").read_text() == "out\n"
+    assert (tmp_path / "stderr.log").read_text() == "err\n"
+    assert (tmp_path / "exit_status").read_text() == "3\n"
+    assert not (tmp_path / "exit_status.tmp").exists()

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: system install run test test-unit test-integration bench clean
+.PHONY: system install run dev test test-unit test-integration bench clean
 
 system:  ## Debian packages (HyPhy, python3-venv) when missing
 	@bash scripts/bootstrap.sh
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml | $(PY)
 
 run: system install  ## Start the service on the embedded LocalScheduler (http://127.0.0.1:9300/api/v1 unless .env says otherwise)
 	$(PY) -m service
+
+dev: system install  ## Local Slurm cluster (scripts/local-slurm.sh) + the service on it via slurmrestd
+	bash scripts/local-slurm.sh start
+	set -a && eval "$$(bash scripts/local-slurm.sh env)" && set +a && $(PY) -m service
 
 test: system install  ## The whole suite: unit, contract and integration (real HyPhy)
 	$(PY) -m pytest -q

@@ -41,6 +41,7 @@ class Settings:
     SLURM_JWT_EXPIRATION_SECS: int = 86400
     SLURM_JWT_REFRESH_SECS: int = 43200  # ours
     SLURM_POLL_SECS: int = 5  # ours: one slurmrestd job listing per interval feeds every status read
+    METHOD_TIME_LIMIT_MIN: int = 0  # ours: every job's time limit in minutes; 0 = the method registry's default
     SERVICE_DATAMONKEY_PORT: int = 9300
     # ours
     SERVICE_HOST: str = "127.0.0.1"
@@ -86,6 +87,8 @@ class Settings:
                      "SLURM_JWT_REFRESH_SECS", "SLURM_POLL_SECS"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.METHOD_TIME_LIMIT_MIN < 0:
+            raise ConfigError(f"METHOD_TIME_LIMIT_MIN must be 0 (method defaults) or more, got {self.METHOD_TIME_LIMIT_MIN}")
         if self.SCHEDULER_TYPE == "SlurmRestScheduler":
             self._validate_slurm()
 

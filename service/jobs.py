@@ -9,6 +9,7 @@ Handlers stay thin; this module holds the rules:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ from service import hyphy
 from service.datasets.intake import has_embedded_tree, tree_labels
 from service.errors import FieldError, InvalidRequest, MethodNotAvailable, NotFound, ServiceUnavailable
 from service.identity import Identity, require_owner
-from service.methods import Method, get_method
+from service.methods import Method, Resources, get_method
 from service.methods.options import BRANCH_KEYWORDS
 from service.schedulers.base import ACTIVE, FINISHED, LOST, JobSpec, RunState, Scheduler, SchedulerUnavailable
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
@@ -33,12 +34,14 @@ _NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOT
 
 class JobService:
     def __init__(self, *, datasets: FileDatasetTracker, tracker: FileJobTracker, scheduler: Scheduler,
-                 work_root: Path, hyphy_binary: str):
+                 work_root: Path, hyphy_binary: str, time_limit_min: int = 0):
         self.datasets = datasets
         self.tracker = tracker
         self.scheduler = scheduler
         self.work_root = Path(work_root)
         self.hyphy_binary = hyphy_binary
+        #: METHOD_TIME_LIMIT_MIN: when set, replaces every method's default time limit.
+        self.time_limit_min = time_limit_min
         self.work_root.mkdir(parents=True, exist_ok=True)
 
     # -- starting ----------------------------------------------------------------------------
@@ -85,7 +88,7 @@ class JobService:
             request_key=hashlib.sha256(key_material.encode()).hexdigest(),
             options=options, datasets={role: rec.id for role, rec in records.items()}, inputs=inputs,
             workdir=str(self.work_root / job_id), scheduler=self.scheduler.name,
-            resources=vars(method.resources).copy(),
+            resources=vars(self.resources(method)).copy(),
             paths={name: str(self.work_root / job_id / filename) for name, filename in (
                 ("stdout", hyphy.STDOUT), ("stderr", hyphy.STDERR), ("exit_status", hyphy.EXIT_STATUS),
                 ("result", hyphy.RESULT))},
@@ -140,16 +143,23 @@ class JobService:
             tree = workdir / "input" / "tree.nwk"
             self.datasets.copy_content(inputs["tree"], tree)
             _drop_embedded_tree(alignment, inputs["alignment"].format)
-        argv = hyphy.command(self.hyphy_binary, method.resources.cpus,
+        resources = self.resources(method)
+        argv = hyphy.command(self.hyphy_binary, resources.cpus,
                              method.argv(job.options, str(alignment), str(tree) if tree else None, str(workdir)))
         spec = JobSpec(
             job_id=job.job_id, workdir=workdir, argv=argv, env=hyphy.environment({"LC_ALL": "C.UTF-8"}),
-            cpus=method.resources.cpus, memory_mb=method.resources.memory_mb,
-            time_limit_min=method.resources.time_limit_min, name=f"datamonkey-{job.job_id}",
+            cpus=resources.cpus, memory_mb=resources.memory_mb,
+            time_limit_min=resources.time_limit_min, name=f"datamonkey-{job.job_id}",
         )
         native_id = self.scheduler.submit(spec)
         log.info("job submitted", extra={"job_id": job.job_id, "method": method.id, "native_id": native_id})
         return self.tracker.update(job.job_id, native_id=native_id)
+
+    def resources(self, method: Method) -> Resources:
+        """The method registry's default resources, with the configured overrides applied."""
+        if self.time_limit_min:
+            return dataclasses.replace(method.resources, time_limit_min=self.time_limit_min)
+        return method.resources
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, identity: Identity, job_id: str, method_id: str | None = None) -> JobRecord:

@@ -41,7 +41,8 @@ class SlurmJWTManager:
     def token(self) -> str:
         """A valid token (minted on first use, or when the current one is about to expire)."""
         with self._lock:
-            if self._token is None or self._clock() > self._expires_at - 60:
+            # re-mint a minute before expiry (half the lifetime for very short-lived tokens)
+            if self._token is None or self._clock() > self._expires_at - min(60, self.lifetime_secs / 2):
                 self._mint()
             return self._token  # type: ignore[return-value]
 

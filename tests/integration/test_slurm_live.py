@@ -1,9 +1,8 @@
 """SlurmRestScheduler end to end against the real local cluster (`scripts/local-slurm.sh start`).
 
 Skipped unless slurmrestd answers on 127.0.0.1:6820 with a token signed by the cluster's key file,
-so CI without the cluster skips it. Jobs run as SLURM_JWT_USERNAME (`datamonkey`): the job
-directories live under a world-traversable directory (pytest's own tmp dirs are 0700 for root),
-and the service chowns each job directory to that user (see slurm_rest/scheduler.py).
+so CI without the cluster skips it (the skip condition and the shared fixtures are in
+slurm_helpers.py, used by every test_slurm_live*.py module).
 """
 
 from __future__ import annotations
@@ -14,71 +13,21 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
-import jwt
 import pytest
-import requests
 
 from service import hyphy
 from tests.conftest import ADH_NEXUS, upload_id
-from tests.integration.helpers import INTEGRATION, describe, fixture_id, services, start, wait_all
+from tests.integration.helpers import describe, fixture_id, services, start, wait_all
+from tests.integration.slurm_helpers import SLURM_LIVE, USER, build_slurm_app
 
-REST_URL = "http://127.0.0.1:6820"
-KEY = Path("/var/lib/datamonkey-slurm/jwt_hs256.key")
-USER = "datamonkey"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _cluster_answers() -> str:
-    """'' when slurmrestd accepts a token signed with the key file, else why not."""
-    try:
-        key = KEY.read_bytes()
-    except OSError as exc:
-        return f"no readable Slurm JWT key at {KEY} ({exc.strerror})"
-    now = int(time.time())
-    token = jwt.encode({"exp": now + 300, "iat": now, "sun": USER}, key, algorithm="HS256")
-    try:
-        response = requests.get(f"{REST_URL}/slurm/v0.0.38/ping", timeout=5,
-                                headers={"X-SLURM-USER-NAME": USER, "X-SLURM-USER-TOKEN": token})
-    except requests.RequestException as exc:
-        return f"slurmrestd does not answer on {REST_URL} ({type(exc).__name__})"
-    return "" if response.status_code == 200 else f"slurmrestd ping answered {response.status_code}"
-
-
-_WHY_NOT = _cluster_answers()
-pytestmark = [*INTEGRATION, pytest.mark.skipif(bool(_WHY_NOT), reason=_WHY_NOT or "cluster available")]
-
-
-def cluster_env() -> dict[str, str]:
-    """`scripts/local-slurm.sh env`: the settings for this cluster."""
-    out = subprocess.run(["bash", str(REPO / "scripts/local-slurm.sh"), "env"], capture_output=True, text=True,
-                         check=True).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-@pytest.fixture(scope="module")
-def work_root():
-    root = Path(tempfile.mkdtemp(prefix="dm-slurm-live-", dir="/tmp"))
-    root.chmod(0o755)  # `datamonkey` must reach the job directories below it
-    yield root / "jobs"
-    shutil.rmtree(root, ignore_errors=True)
+pytestmark = SLURM_LIVE
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, work_root):
-    from service.app import create_app
-
-    stores = tmp_path_factory.mktemp("slurm-live")
-    settings = {
-        "DATASET_LOCATION": str(stores / "datasets"), "JOB_TRACKER_LOCATION": str(stores / "job-tracker"),
-        "SESSION_LOCATION": str(stores / "sessions"), "JOB_WORK_LOCATION": str(work_root), "LOG_LEVEL": "WARNING",
-        "HYPHY_BINARY": "auto", "SLURM_POLL_SECS": 1, **cluster_env(),
-    }
-    assert settings["SCHEDULER_TYPE"] == "SlurmRestScheduler"
-    app = create_app(settings, validate_responses=True)
+    app = build_slurm_app(tmp_path_factory.mktemp("slurm-live"), work_root)
     try:
         yield app
     finally:

@@ -39,6 +39,18 @@ def test_token_is_reused_until_close_to_expiry(tmp_path):
     assert manager.refreshes == 2
 
 
+def test_short_lived_tokens_are_reused_for_half_their_lifetime(tmp_path):
+    key = tmp_path / "jwt.key"
+    key.write_bytes(b"k" * 32)
+    clock = FakeClock(1_000_000)
+    manager = SlurmJWTManager(key, "dm", lifetime_secs=30, clock=clock)
+    first = manager.token()
+    clock.now += 10
+    assert manager.token() == first
+    clock.now += 10
+    assert manager.token() != first
+
+
 def test_refresh_rereads_a_rotated_key(tmp_path):
     key = tmp_path / "jwt.key"
     key.write_bytes(b"a" * 32)

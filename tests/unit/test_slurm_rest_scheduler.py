@@ -112,6 +112,16 @@ def test_200_with_errors_cancels_the_job_and_fails(scheduler, tmp_path, requests
     assert cancel.call_count == 1
 
 
+def test_200_with_node_not_available_keeps_the_job(scheduler, tmp_path, requests_mock):
+    """2068 right after a slurmctld restart: the job runs once slurmd re-registers; not cancelled."""
+    requests_mock.post(f"{API}/job/submit", json={"meta": META, "job_id": 6, "step_id": "BATCH", "errors": [
+        {"error_code": 2068, "error": "Required node not available (down, drained or reserved)"}]})
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123")))
+    cancel = requests_mock.delete(f"{API}/job/6", json={"meta": META, "errors": []})
+    assert scheduler.submit(spec(tmp_path)) == "6@1795421277"
+    assert cancel.call_count == 0
+
+
 def test_500_that_left_a_job_behind_is_reconciled_by_name_not_resubmitted(scheduler, tmp_path, requests_mock):
     post = requests_mock.post(f"{API}/job/submit", status_code=500, json={"meta": META, "errors": [
         {"error_code": 1800, "error": "Unable to contact slurm controller (connect failure)"}]})

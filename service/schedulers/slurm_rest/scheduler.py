@@ -47,6 +47,10 @@ NAME_PREFIX = "datamonkey-"
 SLURM_STDOUT, SLURM_STDERR = "slurm.out", "slurm.err"
 #: Slurm error "Invalid job id specified": unknown or purged job.
 INVALID_JOB_ID = 2017
+#: Errors a 200 submit may carry for a job that *will* run once the cluster recovers (kept, not
+#: cancelled): 2068 "Required node not available (down, drained or reserved)", seen for a
+#: submission made right after a slurmctld restart, before slurmd had registered again.
+TRANSIENT_SUBMIT_CODES = frozenset({2068})
 
 
 class SlurmSubmitError(ApiError):
@@ -131,7 +135,11 @@ class SlurmRestScheduler(Scheduler):
         if result.job_id is None:
             raise SlurmSubmitError(f"slurmrestd accepted the submission but returned no job id: "
                                    f"{'; '.join(map(str, result.errors)) or response.text[:300]}")
-        if result.errors:
+        transient = [e for e in result.errors if e.code in TRANSIENT_SUBMIT_CODES]
+        if transient:
+            log.warning("slurm queued the job with a passing warning; it will start once nodes are back",
+                        extra={"slurm_id": result.job_id, "error": "; ".join(map(str, transient))})
+        if len(transient) < len(result.errors):
             reason = "; ".join(map(str, result.errors))
             self._cancel_id(result.job_id)
             raise SlurmSubmitError(f"Slurm queued job {result.job_id} but reported: {reason}. It would not run as "

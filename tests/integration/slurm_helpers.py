@@ -1,0 +1,222 @@
+"""Shared pieces of the live Slurm tests (tests/integration/test_slurm_live*.py).
+
+Every live module sets `pytestmark = SLURM_LIVE`: the tests are skipped unless slurmrestd
+answers on 127.0.0.1:6820 with a token signed by the cluster's key file (`scripts/local-slurm.sh
+start`), so CI without the cluster skips them. Jobs run as SLURM_JWT_USERNAME (`datamonkey`): the
+job directories live under a world-traversable directory (pytest's own tmp dirs are 0700 for
+root), and the service chowns each job directory to that user (see slurm_rest/scheduler.py).
+
+The helpers that stop or restart daemons act only on the pid files in /run/datamonkey-slurm and
+bring the cluster back with the idempotent `scripts/local-slurm.sh start`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+
+from tests.integration.helpers import INTEGRATION, services
+
+REST_URL = "http://127.0.0.1:6820"
+API = "/slurm/v0.0.38"
+KEY = Path("/var/lib/datamonkey-slurm/jwt_hs256.key")
+RUN_DIR = Path("/run/datamonkey-slurm")
+CTLD_STATE = Path("/var/lib/datamonkey-slurm/ctld")
+USER = "datamonkey"
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_SLURM = REPO / "scripts/local-slurm.sh"
+ADH_NEXUS_NAME = "adh.nex"
+
+
+def token(lifetime_s: int = 300, key: bytes | None = None) -> str:
+    key = KEY.read_bytes() if key is None else key
+    now = int(time.time())
+    return jwt.encode({"exp": now + lifetime_s, "iat": now, "sun": USER}, key, algorithm="HS256")
+
+
+def rest_headers() -> dict[str, str]:
+    return {"X-SLURM-USER-NAME": USER, "X-SLURM-USER-TOKEN": token()}
+
+
+def cluster_answers() -> str:
+    """'' when slurmrestd accepts a token signed with the key file, else why not."""
+    try:
+        key = KEY.read_bytes()
+    except OSError as exc:
+        return f"no readable Slurm JWT key at {KEY} ({exc.strerror})"
+    try:
+        response = requests.get(f"{REST_URL}{API}/ping", timeout=5,
+                                headers={"X-SLURM-USER-NAME": USER, "X-SLURM-USER-TOKEN": token(key=key)})
+    except requests.RequestException as exc:
+        return f"slurmrestd does not answer on {REST_URL} ({type(exc).__name__})"
+    return "" if response.status_code == 200 else f"slurmrestd ping answered {response.status_code}"
+
+
+WHY_NOT = cluster_answers()
+SLURM_LIVE = [*INTEGRATION, pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "cluster available")]
+
+
+def cluster_env() -> dict[str, str]:
+    """`scripts/local-slurm.sh env`: the settings for this cluster."""
+    out = subprocess.run(["bash", str(LOCAL_SLURM), "env"], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def new_work_root() -> Path:
+    """A world-traversable directory for job directories (`datamonkey` must reach them)."""
+    root = Path(tempfile.mkdtemp(prefix="dm-slurm-live-", dir="/tmp"))
+    root.chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="module")
+def work_root():
+    root = new_work_root()
+    yield root / "jobs"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def slurm_settings(stores: Path, work: Path, **extra: Any) -> dict[str, Any]:
+    """App settings for the local cluster; a restarted app reuses the same `stores` and `work`."""
+    settings = {
+        "DATASET_LOCATION": str(stores / "datasets"), "JOB_TRACKER_LOCATION": str(stores / "job-tracker"),
+        "SESSION_LOCATION": str(stores / "sessions"), "JOB_WORK_LOCATION": str(work), "LOG_LEVEL": "WARNING",
+        "HYPHY_BINARY": "auto", "SLURM_POLL_SECS": 1, **cluster_env(), **extra,
+    }
+    assert settings["SCHEDULER_TYPE"] == "SlurmRestScheduler"
+    return settings
+
+
+def build_slurm_app(stores: Path, work: Path, **extra: Any):
+    from service.app import create_app
+
+    return create_app(slurm_settings(stores, work, **extra), validate_responses=True)
+
+
+def shutdown(app) -> None:
+    services(app).scheduler.shutdown()
+
+
+# -- reading Slurm directly (not through the service) -------------------------------------------
+def slurm_jobs() -> list[dict[str, Any]]:
+    response = requests.get(f"{REST_URL}{API}/jobs", headers=rest_headers(), timeout=30)
+    response.raise_for_status()
+    return response.json()["jobs"]
+
+
+def slurm_jobs_named(name: str) -> list[dict[str, Any]]:
+    return [j for j in slurm_jobs() if j["name"] == name]
+
+
+def slurm_job(slurm_id: int) -> dict[str, Any] | None:
+    response = requests.get(f"{REST_URL}{API}/job/{int(slurm_id)}", headers=rest_headers(), timeout=30)
+    if response.status_code != 200:
+        return None
+    jobs = response.json().get("jobs") or []
+    return jobs[0] if jobs else None
+
+
+def slurm_cancel(slurm_id: int) -> None:
+    requests.delete(f"{REST_URL}{API}/job/{int(slurm_id)}", headers=rest_headers(), timeout=30)
+
+
+def submit_raw(name: str, script: str, cwd: str = "/tmp", time_limit_min: int = 5) -> int:
+    """A job submitted straight to slurmrestd (not through the service); its Slurm id."""
+    body = {"job": {"name": name, "partition": cluster_env()["SLURM_QUEUE_NAME"], "current_working_directory": cwd,
+                    "environment": {"PATH": "/usr/bin:/bin"}, "standard_output": "/dev/null",
+                    "standard_error": "/dev/null", "cpus_per_task": 1, "memory_per_node": 100,
+                    "time_limit": time_limit_min},
+            "script": script}
+    response = requests.post(f"{REST_URL}{API}/job/submit", json=body, headers=rest_headers(), timeout=30)
+    # 2068 "Required node not available": right after a slurmctld restart, until slurmd registers
+    errors = response.json().get("errors") if response.status_code == 200 else None
+    assert response.status_code == 200 and all(e.get("error_code") == 2068 for e in errors or []), response.text
+    return int(response.json()["job_id"])
+
+
+def slurm_ids(native_id: str) -> tuple[int, int]:
+    """A record's native id `<slurm id>@<submit time>`."""
+    head, _, tail = native_id.partition("@")
+    assert head.isdigit() and tail.isdigit(), native_id
+    return int(head), int(tail)
+
+
+# -- daemons -------------------------------------------------------------------------------------
+def daemon_pid(name: str) -> int | None:
+    try:
+        pid = int((RUN_DIR / f"{name}.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def stop_daemon(name: str, timeout_s: float = 30) -> None:
+    """Stop one Slurm daemon by its pid file (never by name matching) and wait until it is gone."""
+    pid = daemon_pid(name)
+    if pid is None:
+        return
+    os.kill(pid, 15)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    time.sleep(0.5)
+
+
+def start_cluster() -> None:
+    """`scripts/local-slurm.sh start`: restarts only what is down, returns once slurmrestd answers."""
+    run = subprocess.run(["bash", str(LOCAL_SLURM), "start"], capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert run.returncode == 0, f"local-slurm.sh start failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
+
+
+def restart_slurmctld() -> None:
+    stop_daemon("slurmctld")
+    start_cluster()
+
+
+# -- through the service ------------------------------------------------------------------------
+def fel_body(client, resample: int = 0) -> dict[str, Any]:
+    """A FEL request on the adh NEXUS (embedded tree); run time ≈ 7 s + 5.5 s per replicate."""
+    from tests.conftest import ADH_NEXUS, upload_id
+
+    return {"alignment": upload_id(client, ADH_NEXUS, name=ADH_NEXUS_NAME), "resample": resample}
+
+
+def wait_status(client, job_id: str, wanted: tuple[str, ...], deadline_s: float = 300, method: str = "fel"):
+    """Poll `*-result` until the job's status is one of `wanted`; its body."""
+    from tests.integration.helpers import result_by_id, wait_for
+
+    def poll():
+        body = result_by_id(client, method, job_id)
+        return body if body["status"] in wanted else None
+
+    return wait_for(poll, f"job {job_id} to become {'/'.join(wanted)}", deadline_s=deadline_s, interval_s=1.0)
+
+
+def wait_slurm_state(slurm_id: int, wanted: tuple[str, ...], deadline_s: float = 300) -> dict[str, Any]:
+    """Read Slurm directly until job `slurm_id` is in one of the `wanted` states."""
+    from tests.integration.helpers import wait_for
+
+    def poll():
+        job = slurm_job(slurm_id)
+        return job if job is not None and job["job_state"] in wanted else None
+
+    return wait_for(poll, f"Slurm job {slurm_id} to become {'/'.join(wanted)}", deadline_s=deadline_s, interval_s=1.0)

@@ -71,7 +71,10 @@ def batch(tmp_path_factory):
         plain = {"alignment": adh, "tree": adh_tree}
         requests = {  # label → (method, body), in submission order: ~100 s down to ~1 s
             "gard": ("gard", {"alignment": adh}),
-            "relax": ("relax", {"alignment": adh_nexus, "tree": adh_labelled}),
+            # models=Minimal: HyPhy 2.5.46's optional "general descriptive" RELAX fit sometimes fails
+            # on adh with "Constrained optimization failed" (seen once in four runs); the RELAX test
+            # itself (null vs alternative) is what this checks.
+            "relax": ("relax", {"alignment": adh_nexus, "tree": adh_labelled, "models": "Minimal"}),
             "fade": ("fade", {"alignment": p51, "tree": p51_tree, "branches": ["Test"]}),
             "contrast-fel": ("contrast-fel", {"alignment": adh, "tree": adh_labelled, "branch_sets": ["Test"]}),
             "multihit": ("multihit", plain),

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: system install run dev test test-unit test-integration bench clean
+.PHONY: system install run dev start stop test test-unit test-integration bench clean
 
 system:  ## Debian packages (HyPhy, python3-venv) when missing
 	@bash scripts/bootstrap.sh
@@ -24,6 +24,25 @@ run: system install  ## Start the service on the embedded LocalScheduler (http:/
 dev: system install  ## Local Slurm cluster (scripts/local-slurm.sh) + the service on it via slurmrestd
 	bash scripts/local-slurm.sh start
 	set -a && eval "$$(bash scripts/local-slurm.sh env)" && set +a && $(PY) -m service
+
+# The compose stack (docker-compose.yml): service + slurmctld/slurmrestd + two slurmd compute nodes.
+COMPOSE ?= docker-compose -p datamonkey
+START_TIMEOUT ?= 300
+
+start:  ## Docker engine + local base image + the compose stack, built and up; waits until the service is healthy
+	bash scripts/docker-engine.sh start
+	bash scripts/base-image.sh
+	bash scripts/docker-build-context.sh docker/.build
+	$(COMPOSE) up -d --build
+	@cid=$$($(COMPOSE) ps -q service); deadline=$$((SECONDS + $(START_TIMEOUT))); \
+	until [[ "$$(docker inspect -f '{{.State.Health.Status}}' $$cid 2>/dev/null)" == healthy ]]; do \
+		if ((SECONDS > deadline)); then echo "service not healthy after $(START_TIMEOUT) s"; $(COMPOSE) ps; $(COMPOSE) logs --tail=30; exit 1; fi; \
+		sleep 1; \
+	done; \
+	echo "stack up: http://127.0.0.1:$${SERVICE_DATAMONKEY_PORT:-$$(sed -n 's/^SERVICE_DATAMONKEY_PORT=//p' .env 2>/dev/null | tail -n1 | grep . || echo 9300)}/api/v1"
+
+stop:  ## Stop and remove the compose stack's containers (volumes are kept; `$(COMPOSE) down -v` drops them)
+	$(COMPOSE) down
 
 test: system install  ## The whole suite: unit, contract and integration (real HyPhy)
 	$(PY) -m pytest -q

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Entry point of the Slurm containers (docker/slurm.Dockerfile), configured from the environment.
+#
+#   controller   first start: creates the munge key and the JWT key on their shared volumes and
+#                writes slurm.conf on the shared config volume; then runs munged, slurmctld and
+#                slurmrestd (REST API v0.0.38 + v0.0.37 on 0.0.0.0:SLURM_REST_PORT, jwt auth)
+#   compute      copies the munge key, waits for slurm.conf, runs munged and slurmd
+#   health       the container's health check (controller: an authenticated slurmrestd ping;
+#                compute: this node is up in slurmctld's view)
+#
+# Facts reused from scripts/local-slurm.sh: auth/munge + auth/jwt (key: 32 random bytes, owned by
+# slurm), proctrack/linuxproc, task/none, select/cons_tres, no accounting, slurmrestd as an
+# unprivileged user with SLURM_JWT=daemon and `-s openapi/v0.0.38,openapi/v0.0.37` (the dbv0.0.38
+# plugin aborts without slurmdbd). The daemons run in the foreground (-D) under this script; it
+# exits (and the container stops) when any of them exits, and stops them all on SIGTERM.
+set -euo pipefail
+
+CONF_DIR=/etc/slurm
+KEYS=${SLURM_KEYS_DIR:-/keys}
+MUNGE_KEY=$KEYS/munge/munge.key
+JWT_KEY=${SLURM_JWT_KEY_PATH:-$KEYS/jwt/jwt_hs256.key}
+JOB_USER=${SLURM_JWT_USERNAME:-${JOB_USER:-datamonkey}}
+PARTITION=${SLURM_QUEUE_NAME:-debug}
+REST_PORT=${SLURM_REST_PORT:-6820}
+CTLD_HOST=${SLURM_CTLD_HOST:-slurmctld}
+# name:address pairs: fixed addresses, so slurmctld never waits on DNS for a node not yet started
+# (Docker's DNS on an internal network takes 20 s to fail a lookup, and slurmctld retries 10 times).
+NODES=${SLURM_COMPUTE_NODES:-c1:172.31.250.11,c2:172.31.250.12}
+CTLD_ADDR=${SLURM_CTLD_ADDR:-}
+STATE_DIR=/var/lib/slurm
+
+log() { printf 'slurm-entrypoint[%s]: %s\n' "$(hostname)" "$*" >&2; }
+
+start_munge() {
+    for _ in $(seq 60); do [[ -s $MUNGE_KEY ]] && break; sleep 1; done
+    [[ -s $MUNGE_KEY ]] || { log "no munge key at $MUNGE_KEY"; exit 1; }
+    mkdir -p /etc/munge /run/munge /var/log/munge /var/lib/munge
+    install -o munge -g munge -m 400 "$MUNGE_KEY" /etc/munge/munge.key
+    chown munge:munge /run/munge /var/log/munge /var/lib/munge
+    chmod 755 /run/munge
+    rm -f /run/munge/munged.pid
+    runuser -u munge -- /usr/sbin/munged --foreground &
+    for _ in $(seq 50); do [[ -S /run/munge/munge.socket.2 ]] && return; sleep 0.1; done
+    log "munged did not start"; exit 1
+}
+
+make_keys() {  # once per key volume; later starts keep the keys (and so the users' tokens)
+    mkdir -p "$(dirname "$MUNGE_KEY")" "$(dirname "$JWT_KEY")"
+    if [[ ! -s $MUNGE_KEY ]]; then
+        head -c 1024 /dev/urandom >"$MUNGE_KEY.tmp" && mv "$MUNGE_KEY.tmp" "$MUNGE_KEY"
+        log "created the munge key"
+    fi
+    chown munge:munge "$MUNGE_KEY"
+    chmod 400 "$MUNGE_KEY"
+    if [[ ! -s $JWT_KEY ]]; then
+        head -c 32 /dev/urandom >"$JWT_KEY.tmp" && mv "$JWT_KEY.tmp" "$JWT_KEY"
+        log "created the JWT key"
+    fi
+    # slurmctld reads it as slurm; the service (running as the job user) signs its tokens with it.
+    chown "slurm:$JOB_USER" "$JWT_KEY"
+    chmod 640 "$JWT_KEY"
+}
+
+write_config() {
+    local cpus memory
+    cpus=${SLURM_NODE_CPUS:-$(nproc)}
+    memory=${SLURM_NODE_MEMORY_MB:-$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10))}
+    mkdir -p "$CONF_DIR" "$STATE_DIR/ctld" /var/log/slurm
+    chown slurm:slurm "$STATE_DIR" "$STATE_DIR/ctld" /var/log/slurm
+    cat >"$CONF_DIR/slurm.conf.tmp" <<EOF
+# Written by docker/slurm-entrypoint.sh (controller) at every start, from the environment.
+ClusterName=${SLURM_CLUSTER_NAME:-datamonkey}
+SlurmctldHost=$CTLD_HOST${CTLD_ADDR:+($CTLD_ADDR)}
+SlurmUser=slurm
+AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$JWT_KEY
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+StateSaveLocation=$STATE_DIR/ctld
+SlurmdSpoolDir=$STATE_DIR/spool
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+ReturnToService=2
+MailProg=/bin/true
+MinJobAge=300
+EOF
+    local pair names=()
+    for pair in ${NODES//,/ }; do
+        names+=("${pair%%:*}")
+        if [[ $pair == *:* ]]; then
+            echo "NodeName=${pair%%:*} NodeAddr=${pair#*:} CPUs=$cpus RealMemory=$memory State=UNKNOWN"
+        else
+            echo "NodeName=$pair CPUs=$cpus RealMemory=$memory State=UNKNOWN"
+        fi
+    done >>"$CONF_DIR/slurm.conf.tmp"
+    local IFS=,
+    echo "PartitionName=$PARTITION Nodes=${names[*]} Default=YES MaxTime=INFINITE State=UP" >>"$CONF_DIR/slurm.conf.tmp"
+    mv "$CONF_DIR/slurm.conf.tmp" "$CONF_DIR/slurm.conf"
+}
+
+rest_ping() {  # an authenticated ping through slurmrestd with a short-lived token from slurmctld
+    local token
+    token=$(scontrol token username="$JOB_USER" lifespan=60 2>/dev/null | sed -n 's/^SLURM_JWT=//p') || return 1
+    [[ -n $token ]] || return 1
+    curl -fsS -o /dev/null -H "X-SLURM-USER-NAME: $JOB_USER" -H "X-SLURM-USER-TOKEN: $token" \
+        "http://127.0.0.1:$REST_PORT/slurm/v0.0.38/ping"
+}
+
+supervise() {  # wait for the first daemon to exit, then stop the others and exit with its code
+    trap 'log "stopping"; kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
+    local code=0
+    wait -n || code=$?
+    log "a daemon exited (code $code); stopping the others"
+    kill $(jobs -p) 2>/dev/null || true
+    wait || true
+    exit "$code"
+}
+
+case ${1:-} in
+controller)
+    id "$JOB_USER" >/dev/null 2>&1 || { log "job user $JOB_USER does not exist in this image (build arg JOB_USER)"; exit 1; }
+    make_keys
+    write_config
+    start_munge
+    /usr/sbin/slurmctld -D -f "$CONF_DIR/slurm.conf" &
+    # cwd "/": a job without a working directory inherits slurmrestd's. Its unshare() sandboxing
+    # needs CAP_SYS_ADMIN, which a container does not have (and it already has its own IPC and
+    # file-table isolation), so it is turned off; -u/-g still drop root.
+    (cd / && SLURM_JWT=daemon SLURM_CONF="$CONF_DIR/slurm.conf" \
+        SLURMRESTD_SECURITY=disable_unshare_sysv,disable_unshare_files exec /usr/sbin/slurmrestd \
+        -a rest_auth/jwt -u slurmrest -g slurmrest -s openapi/v0.0.38,openapi/v0.0.37 "0.0.0.0:$REST_PORT") &
+    log "started munged, slurmctld, slurmrestd (port $REST_PORT); nodes $NODES, partition $PARTITION"
+    supervise
+    ;;
+compute)
+    id "$JOB_USER" >/dev/null 2>&1 || { log "job user $JOB_USER does not exist in this image (build arg JOB_USER)"; exit 1; }
+    for _ in $(seq 60); do [[ -s $CONF_DIR/slurm.conf ]] && break; sleep 1; done
+    mkdir -p "$STATE_DIR/spool" /var/log/slurm
+    # The shared job volume: the service (running as the job user) creates job directories in it.
+    if [[ -n ${JOB_WORK_LOCATION:-} ]]; then
+        mkdir -p "$JOB_WORK_LOCATION"
+        chown "$JOB_USER:$JOB_USER" "$JOB_WORK_LOCATION"
+    fi
+    start_munge
+    /usr/sbin/slurmd -D -f "$CONF_DIR/slurm.conf" -N "$(hostname -s)" &
+    log "started munged, slurmd"
+    supervise
+    ;;
+health)
+    if [[ -x /usr/sbin/slurmctld ]]; then
+        rest_ping
+    else
+        state=$(sinfo -h -n "$(hostname -s)" -o %T 2>/dev/null)
+        [[ $state =~ ^(idle|mixed|allocated|completing) ]] || { echo "node state: ${state:-unknown}"; exit 1; }
+    fi
+    ;;
+*)
+    exec "$@"
+    ;;
+esac

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The local Debian bookworm base image every Dockerfile in docker/ starts FROM (no registry needed).
+#
+#   scripts/base-image.sh     build `datamonkey/base:bookworm` unless it exists (idempotent)
+#
+# debootstrap --variant=minbase from this machine's configured Debian mirror (read from
+# /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list), then `docker import`. The machine's
+# enabled apt sources (and its apt.conf.d settings) are copied into the image, so `apt-get` inside
+# builds reaches the same mirror, updates and security suites. Runs as root.
+set -euo pipefail
+
+IMAGE=${BASE_IMAGE:-datamonkey/base:bookworm}
+SUITE=bookworm
+
+log() { printf 'base-image: %s\n' "$*" >&2; }
+
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    log "$IMAGE exists"
+    exit 0
+fi
+[[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
+
+# Enabled source files only (the machine may keep disabled ones under other suffixes).
+shopt -s nullglob
+SOURCES=()
+[[ -s /etc/apt/sources.list ]] && SOURCES+=(/etc/apt/sources.list)
+SOURCES+=(/etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+
+mirror() {  # the first URI serving the main Debian suite, deb822 or one-line format
+    local file uri
+    for file in "${SOURCES[@]}"; do
+        if [[ $file == *.sources ]]; then
+            # a deb822 stanza whose Suites include "$SUITE" (not only -security/-updates)
+            uri=$(awk -v suite="$SUITE" '
+                BEGIN { RS = ""; FS = "\n" }
+                {
+                    uris = ""; ok = 0
+                    for (i = 1; i <= NF; i++) {
+                        if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uris = u[1] }
+                        if ($i ~ /^Suites:/) { n = split($i, s, /[ \t]+/); for (j = 2; j <= n; j++) if (s[j] == suite) ok = 1 }
+                    }
+                    if (ok && uris != "") { print uris; exit }
+                }' "$file")
+        else
+            uri=$(awk -v suite="$SUITE" '$1 == "deb" {
+                    for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) { if ($(i + 1) == suite) { print $i; exit } ; break }
+                }' "$file")
+        fi
+        [[ -n $uri ]] && { echo "$uri"; return; }
+    done
+    return 1
+}
+
+MIRROR=$(mirror) || { log "no Debian $SUITE mirror in ${SOURCES[*]:-/etc/apt}"; exit 1; }
+command -v debootstrap >/dev/null || { log "debootstrap missing (scripts/docker-engine.sh start installs it)"; exit 1; }
+
+ROOT=$(mktemp -d /var/tmp/datamonkey-base.XXXXXX)
+trap 'rm -rf "$ROOT"' EXIT
+log "debootstrap $SUITE from $MIRROR"
+started=$SECONDS
+debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || {
+    tail -n 20 "$ROOT.log" >&2; rm -f "$ROOT.log"; exit 1; }
+rm -f "$ROOT.log"
+
+# The machine's apt configuration, so builds use the same mirror and suites.
+rm -f "$ROOT/etc/apt/sources.list"
+for file in "${SOURCES[@]}"; do
+    cp "$file" "$ROOT/etc/apt/sources.list.d/$(basename "$file" | sed 's/^sources\.list$/machine.list/')"
+done
+cp /etc/apt/apt.conf.d/99* "$ROOT/etc/apt/apt.conf.d/" 2>/dev/null || true
+# Small images: no docs, man pages or apt caches.
+cat >"$ROOT/etc/dpkg/dpkg.cfg.d/01-datamonkey-nodoc" <<'EOF'
+path-exclude /usr/share/doc/*
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+EOF
+echo 'APT::Install-Recommends "false"; APT::Install-Suggests "false";' >"$ROOT/etc/apt/apt.conf.d/01-datamonkey-norecommends"
+rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
+
+tar -C "$ROOT" -c . | docker import \
+    -c 'ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive' -c 'CMD ["/bin/bash"]' - "$IMAGE" >/dev/null
+log "$IMAGE built in $((SECONDS - started)) s"

@@ -10,6 +10,8 @@
 # Runs as root. dockerd's log: /var/log/dockerd.log. An engine already answering (started some
 # other way) is used as it is and never stopped by this script.
 set -euo pipefail
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 PID_FILE=${DOCKERD_PID_FILE:-/run/datamonkey-dockerd.pid}
 LOG_FILE=${DOCKERD_LOG_FILE:-/var/log/dockerd.log}
@@ -19,23 +21,11 @@ log() { printf 'docker-engine: %s\n' "$*" >&2; }
 
 pid_alive() { [[ -s $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
-install_packages() {
-    local missing=()
-    for pkg in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    if ((${#missing[@]})); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
-    fi
-}
-
 case ${1:-} in
 start)
     [[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
-    install_packages
+    # shellcheck disable=SC2046  # one package name per word
+    apt_install $(missing_packages "${PACKAGES[@]}")
     if docker info >/dev/null 2>&1; then
         log "engine already answering"
         exit 0

@@ -10,6 +10,8 @@
 # slurmrestd serves REST API v0.0.38 and v0.0.37 on 127.0.0.1:SLURM_REST_PORT; the JWT key is a
 # 32-byte random file owned by slurm, mode 600 (the service signs its tokens with it).
 set -euo pipefail
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 STATE_DIR=${SLURM_LOCAL_DIR:-/var/lib/datamonkey-slurm}
 RUN_DIR=${SLURM_LOCAL_RUN_DIR:-/run/datamonkey-slurm}
@@ -26,20 +28,6 @@ log() { printf 'local-slurm: %s\n' "$*" >&2; }
 
 pid_alive() {  # pid file → is that process alive?
     [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-install_packages() {
-    local missing=()
-    for pkg in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    if ((${#missing[@]})); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        # --no-install-recommends would drop the jwt plugin unless named, so it is named above.
-        apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
-    fi
 }
 
 ensure_users() {
@@ -157,7 +145,8 @@ stop_pidfile() {
 case ${1:-} in
 start)
     [[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
-    install_packages
+    # shellcheck disable=SC2046  # one package name per word
+    apt_install $(missing_packages "${PACKAGES[@]}")
     ensure_users
     write_config
     start_munge

@@ -15,16 +15,21 @@ P51_PROTEIN = HYPHY_DATA / "data/p51.aa"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def store_settings(root: Path) -> dict[str, str]:
+    """Configuration pointing every store under `root` (a restarted app reuses the same root)."""
+    return {
+        "DATASET_LOCATION": str(root / "datasets"),
+        "JOB_TRACKER_LOCATION": str(root / "job-tracker"),
+        "JOB_WORK_LOCATION": str(root / "jobs"),
+        "SESSION_LOCATION": str(root / "sessions"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 @pytest.fixture
 def settings_overrides(tmp_path):
     """Configuration pointing every store at this test's own temporary directory."""
-    return {
-        "DATASET_LOCATION": str(tmp_path / "datasets"),
-        "JOB_TRACKER_LOCATION": str(tmp_path / "job-tracker"),
-        "JOB_WORK_LOCATION": str(tmp_path / "jobs"),
-        "SESSION_LOCATION": str(tmp_path / "sessions"),
-        "LOG_LEVEL": "WARNING",
-    }
+    return store_settings(tmp_path)
 
 
 @pytest.fixture

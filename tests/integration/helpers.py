@@ -17,7 +17,7 @@ import pytest
 
 from service.app import create_app
 from service.schedulers.local import PID_FILE
-from tests.conftest import FIXTURES, upload_id
+from tests.conftest import FIXTURES, store_settings, upload_id
 
 HYPHY_GENERIC = Path("/usr/lib/hyphy/bin/hyphy")
 
@@ -37,14 +37,10 @@ POLL_INTERVAL_S = 2.0
 def settings_for(root: Path, **extra: Any) -> dict[str, Any]:
     """Settings with every store under `root` (a restarted app reuses the same root)."""
     return {
-        "DATASET_LOCATION": str(root / "datasets"),
-        "JOB_TRACKER_LOCATION": str(root / "job-tracker"),
-        "JOB_WORK_LOCATION": str(root / "jobs"),
-        "SESSION_LOCATION": str(root / "sessions"),
+        **store_settings(root),
         "SCHEDULER_TYPE": "LocalScheduler",
         "HYPHY_BINARY": "auto",
         "LOCAL_MAX_CONCURRENT_JOBS": 2,
-        "LOG_LEVEL": "WARNING",
         **extra,
     }
 

@@ -24,6 +24,7 @@ import jwt
 import pytest
 import requests
 
+from tests.conftest import store_settings
 from tests.integration.helpers import INTEGRATION, services
 
 REST_URL = "http://127.0.0.1:6820"
@@ -88,8 +89,7 @@ def work_root():
 def slurm_settings(stores: Path, work: Path, **extra: Any) -> dict[str, Any]:
     """App settings for the local cluster; a restarted app reuses the same `stores` and `work`."""
     settings = {
-        "DATASET_LOCATION": str(stores / "datasets"), "JOB_TRACKER_LOCATION": str(stores / "job-tracker"),
-        "SESSION_LOCATION": str(stores / "sessions"), "JOB_WORK_LOCATION": str(work), "LOG_LEVEL": "WARNING",
+        **store_settings(stores), "JOB_WORK_LOCATION": str(work),
         "HYPHY_BINARY": "auto", "SLURM_POLL_SECS": 1, **cluster_env(), **extra,
     }
     assert settings["SCHEDULER_TYPE"] == "SlurmRestScheduler"

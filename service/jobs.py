@@ -109,11 +109,11 @@ class JobService:
         if "tree" in records:
             return self.datasets.blob_path(records["tree"].content_sha256).read_text(errors="replace")
         alignment = records["alignment"]
-        blob = self.datasets.blob_path(alignment.content_sha256)
-        if not has_embedded_tree(blob, alignment.format):
+        data = self.datasets.blob_path(alignment.content_sha256).read_bytes()
+        if not has_embedded_tree(data, alignment.format):
             raise InvalidRequest(FieldError("tree", f"{method.name} needs a tree: give a tree dataset id, or upload "
                                                     "an alignment with an embedded tree (NEXUS TREES block)"))
-        return blob.read_text(errors="replace")
+        return data.decode(errors="replace")
 
     @staticmethod
     def _check_labels(method: Method, options: dict, tree_text: str) -> None:
@@ -277,9 +277,10 @@ def _check_data_kind(method: Method, records: dict[str, DatasetRecord]) -> None:
 
 def _drop_embedded_tree(alignment: Path, fmt: str) -> None:
     """HyPhy silently prefers a tree embedded in the alignment over --tree: the client's tree wins."""
-    if fmt not in ("nexus", "fasta") or not has_embedded_tree(alignment, fmt):
+    data = alignment.read_bytes()
+    if not has_embedded_tree(data, fmt):
         return
-    text = alignment.read_text()
+    text = data.decode()
     if fmt == "nexus":
         text = _NEXUS_TREES.sub("", text)
     else:

@@ -114,9 +114,8 @@ def detect_alphabet(path: Path, fmt: str) -> str:
     return "nucleotide" if letters >= 0.9 * total else "protein"
 
 
-def has_embedded_tree(path: Path, fmt: str) -> bool:
-    """True when HyPhy would take the tree from the alignment file itself (and ignore --tree)."""
-    data = path.read_bytes()
+def has_embedded_tree(data: bytes, fmt: str) -> bool:
+    """True when HyPhy would take the tree from this alignment text itself (and ignore --tree)."""
     if fmt == "nexus":
         return bool(_TREES_BLOCK.search(data))
     if fmt == "fasta":

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
+
 from service.errors import Forbidden, Unauthorized
+from service.schedulers.base import ClusterCredentials
 from service.trackers.fs import atomic_write_bytes, sharded
 
 ANONYMOUS = "anonymous"
@@ -86,3 +90,35 @@ def require_owner(identity: Identity, owner: str, what: str) -> None:
     if identity.anonymous:
         raise Unauthorized(f"Unauthorized: a user token is required for this private {what}")
     raise Forbidden(f"Forbidden: User does not own this {what}")
+
+
+#: A unix/Slurm user name, and the characters of a JWT (three base64url parts).
+_CLUSTER_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+MAX_CLUSTER_TOKEN_LENGTH = 4096
+
+
+def cluster_credentials(user: str | None, token: str | None) -> ClusterCredentials | None:
+    """Upstream's pass-through `X-SLURM-USER-NAME` / `X-SLURM-USER-TOKEN`, checked for shape only.
+
+    slurmrestd decides whether the token is good; here a name without a token, a token that is
+    not a JWT, or a user name that is not a valid unix name is a 401 (values are never echoed).
+    Without a name header, the user is the token's own `sun` claim (what `scontrol token` signs).
+    """
+    if not token:
+        if user:
+            raise Unauthorized("Unauthorized: X-SLURM-USER-NAME was sent without X-SLURM-USER-TOKEN")
+        return None
+    if len(token) > MAX_CLUSTER_TOKEN_LENGTH or not _JWT.match(token):
+        raise Unauthorized("Unauthorized: X-SLURM-USER-TOKEN is not a Slurm JWT")
+    if not user:
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise Unauthorized("Unauthorized: X-SLURM-USER-TOKEN is not a Slurm JWT") from None
+        user = claims.get("sun") if isinstance(claims.get("sun"), str) else None
+        if not user:
+            raise Unauthorized("Unauthorized: send X-SLURM-USER-NAME (the token has no `sun` claim)")
+    if not _CLUSTER_USER.match(user):
+        raise Unauthorized("Unauthorized: the Slurm user name is not a valid unix user name")
+    return ClusterCredentials(user=user, token=token)

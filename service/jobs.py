@@ -24,7 +24,16 @@ from service.errors import FieldError, InvalidRequest, MethodNotAvailable, NotFo
 from service.identity import Identity, require_owner
 from service.methods import Method, Resources, get_method
 from service.methods.options import BRANCH_KEYWORDS
-from service.schedulers.base import ACTIVE, FINISHED, LOST, JobSpec, RunState, Scheduler, SchedulerUnavailable
+from service.schedulers.base import (
+    ACTIVE,
+    FINISHED,
+    LOST,
+    ClusterCredentials,
+    JobSpec,
+    RunState,
+    Scheduler,
+    SchedulerUnavailable,
+)
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
 from service.trackers.jobs import COMPLETED, ERROR, RUNNING, FileJobTracker, JobRecord, new_job_id, utc_now
 
@@ -45,13 +54,17 @@ class JobService:
         self.work_root.mkdir(parents=True, exist_ok=True)
 
     # -- starting ----------------------------------------------------------------------------
-    def start(self, identity: Identity, method_id: str, body: Mapping[str, Any]) -> JobRecord:
-        method, record, inputs = self._plan(identity, method_id, body)
+    def start(self, identity: Identity, method_id: str, body: Mapping[str, Any],
+              credentials: ClusterCredentials | None = None) -> JobRecord:
+        """`credentials`: the client's own cluster user and token; the job runs as that user."""
+        if not self.scheduler.accepts_credentials:
+            credentials = None
+        method, record, inputs = self._plan(identity, method_id, body, credentials.user if credentials else "")
         job, created = self.tracker.create_or_get(record, reuse=lambda old: old.state != ERROR)
         if not created:
             return self.refresh(job)
         try:
-            return self._submit(method, job, inputs)
+            return self._submit(method, job, inputs, credentials)
         except Exception as exc:
             # Never leave a record that was not submitted: as `queued` it would be reused by every
             # identical start and keep its datasets undeletable (409) until a restart.
@@ -69,7 +82,7 @@ class JobService:
             raise NotFound("Job not found: no job was started with this request body")
         return self.refresh(job)
 
-    def _plan(self, identity: Identity, method_id: str, body: Mapping[str, Any]):
+    def _plan(self, identity: Identity, method_id: str, body: Mapping[str, Any], cluster_user: str = ""):
         method = get_method(method_id)
         if not method.available:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
@@ -80,14 +93,15 @@ class JobService:
         self._check_labels(method, options, tree_text)
         inputs = {role: rec.content_sha256 for role, rec in records.items()}
         key_material = json.dumps(
-            {"owner": identity.owner, "method": method.id, "options": options, "inputs": inputs}, sort_keys=True
+            {"owner": identity.owner, "method": method.id, "options": options, "inputs": inputs,
+             **({"cluster_user": cluster_user} if cluster_user else {})}, sort_keys=True
         )
         job_id = new_job_id()
         record = JobRecord(
             job_id=job_id, owner=identity.owner, method=method.id,
             request_key=hashlib.sha256(key_material.encode()).hexdigest(),
             options=options, datasets={role: rec.id for role, rec in records.items()}, inputs=inputs,
-            workdir=str(self.work_root / job_id), scheduler=self.scheduler.name,
+            workdir=str(self.work_root / job_id), scheduler=self.scheduler.name, cluster_user=cluster_user,
             resources=vars(self.resources(method)).copy(),
             paths={name: str(self.work_root / job_id / filename) for name, filename in (
                 ("stdout", hyphy.STDOUT), ("stderr", hyphy.STDERR), ("exit_status", hyphy.EXIT_STATUS),
@@ -133,7 +147,8 @@ class JobService:
                     raise InvalidRequest(FieldError(name, f"label {label!r} is not in the tree; its labels are: "
                                                           f"{', '.join(labels) or 'none'}"))
 
-    def _submit(self, method: Method, job: JobRecord, inputs: dict[str, DatasetRecord]) -> JobRecord:
+    def _submit(self, method: Method, job: JobRecord, inputs: dict[str, DatasetRecord],
+                credentials: ClusterCredentials | None) -> JobRecord:
         workdir = Path(job.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         alignment = workdir / "input" / "alignment.txt"
@@ -149,7 +164,7 @@ class JobService:
         spec = JobSpec(
             job_id=job.job_id, workdir=workdir, argv=argv, env=hyphy.environment({"LC_ALL": "C.UTF-8"}),
             cpus=resources.cpus, memory_mb=resources.memory_mb,
-            time_limit_min=resources.time_limit_min, name=f"datamonkey-{job.job_id}",
+            time_limit_min=resources.time_limit_min, name=f"datamonkey-{job.job_id}", credentials=credentials,
         )
         native_id = self.scheduler.submit(spec)
         log.info("job submitted", extra={"job_id": job.job_id, "method": method.id, "native_id": native_id})
@@ -228,12 +243,12 @@ class JobService:
             return json.load(handle)
 
     # -- stopping ----------------------------------------------------------------------------
-    def delete(self, identity: Identity, job_id: str) -> None:
+    def delete(self, identity: Identity, job_id: str, credentials: ClusterCredentials | None = None) -> None:
         """Upstream's DELETE /jobs/{id}: cancel if not final, then forget the job and its files."""
         job = self.get(identity, job_id)
         if not job.final:
             try:
-                self.scheduler.cancel(job)
+                self.scheduler.cancel(job, credentials if self.scheduler.accepts_credentials else None)
             except SchedulerUnavailable as exc:
                 raise ServiceUnavailable(f"the job scheduler is unavailable, the job was not cancelled: {exc}") from exc
         self.tracker.delete(job.job_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.api import views
-from service.api.common import identity, services
+from service.api.common import client_cluster_credentials, identity, services
 
 
 def list_jobs(alignment_id=None, tree_id=None, method=None, status=None, **_params):
@@ -17,5 +17,5 @@ def get_job(job_id: str, **_params):
 
 
 def delete_job(job_id: str, **_params):
-    services().jobs.delete(identity(), job_id)
+    services().jobs.delete(identity(), job_id, client_cluster_credentials())
     return None, 204

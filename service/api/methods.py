@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.api import views
-from service.api.common import identity, services
+from service.api.common import client_cluster_credentials, identity, services
 from service.methods import METHODS
 from service.trackers.jobs import COMPLETED, JobRecord
 
@@ -33,7 +33,7 @@ def list_methods(**_params):
 
 
 def start(method_id: str, body: dict[str, Any], **_params):
-    job = services().jobs.start(identity(body.get("user_token")), method_id, body)
+    job = services().jobs.start(identity(body.get("user_token")), method_id, body, client_cluster_credentials())
     return views.job_status(job), 200
 
 

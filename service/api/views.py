@@ -23,6 +23,8 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         body["error_message"] = job.reason
     if job.progress:
         body["progress"] = job.progress
+    if job.cluster_user:
+        body["cluster_user"] = job.cluster_user
     for name in ("started", "finished"):
         if getattr(job, name):
             body[name] = getattr(job, name)

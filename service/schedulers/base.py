@@ -17,6 +17,16 @@ PENDING, ACTIVE, FINISHED, LOST = "pending", "active", "finished", "lost"
 
 
 @dataclass(frozen=True)
+class ClusterCredentials:
+    """A client's own cluster identity (upstream's `X-SLURM-USER-NAME` / `X-SLURM-USER-TOKEN`).
+
+    Used only for the calls of the request that carried it; never stored or logged."""
+
+    user: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A prepared job: its directory (inputs written), the full command and its resources."""
 
@@ -28,6 +38,8 @@ class JobSpec:
     memory_mb: int
     time_limit_min: int
     name: str = ""
+    #: Submit as this client's cluster user instead of the service's (backends that have users).
+    credentials: ClusterCredentials | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class SchedulerUnavailable(Exception):
 
 class Scheduler(abc.ABC):
     name: str = "abstract"
+    #: Whether JobSpec.credentials make the job run as the client's cluster user.
+    accepts_credentials: bool = False
 
     @abc.abstractmethod
     def submit(self, spec: JobSpec) -> str:
@@ -55,8 +69,8 @@ class Scheduler(abc.ABC):
         """Where each job is, keyed by our job id, in one call however many jobs are asked."""
 
     @abc.abstractmethod
-    def cancel(self, job: JobRecord) -> None:
-        """Stop a queued or running job; idempotent."""
+    def cancel(self, job: JobRecord, credentials: ClusterCredentials | None = None) -> None:
+        """Stop a queued or running job; idempotent. `credentials`: act as that cluster user."""
 
     def recover(self, jobs: list[JobRecord]) -> None:
         """Re-attach to the non-final jobs a previous service process left (called at start-up)."""

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from service.hyphy import read_exit_status
-from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, JobSpec, RunState, Scheduler
+from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, ClusterCredentials, JobSpec, RunState, Scheduler
 from service.trackers.fs import atomic_write_bytes, atomic_write_json
 from service.trackers.jobs import JobRecord
 
@@ -52,7 +52,7 @@ class LocalScheduler(Scheduler):
     def statuses(self, jobs: list[JobRecord]) -> dict[str, RunState]:
         return {job.job_id: self._status(job) for job in jobs}
 
-    def cancel(self, job: JobRecord) -> None:
+    def cancel(self, job: JobRecord, credentials: ClusterCredentials | None = None) -> None:
         workdir = Path(job.workdir)
         atomic_write_bytes(workdir / CANCELLED_FILE, b"")
         with self._lock:

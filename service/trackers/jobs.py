@@ -52,6 +52,8 @@ class JobRecord(JsonRecord):
     reason: str = ""
     progress: str = ""
     native_id: str = ""
+    #: The cluster user the job runs as when the client sent its own Slurm token ("" = the service's).
+    cluster_user: str = ""
     scheduler_info: dict[str, Any] = field(default_factory=dict)
     #: Where the run's stdout, stderr, exit status and HyPhy result live (inside `workdir`).
     paths: dict[str, str] = field(default_factory=dict)

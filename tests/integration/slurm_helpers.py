@@ -38,10 +38,10 @@ LOCAL_SLURM = REPO / "scripts/local-slurm.sh"
 ADH_NEXUS_NAME = "adh.nex"
 
 
-def token(lifetime_s: int = 300, key: bytes | None = None) -> str:
+def token(lifetime_s: int = 300, key: bytes | None = None, user: str = USER) -> str:
     key = KEY.read_bytes() if key is None else key
     now = int(time.time())
-    return jwt.encode({"exp": now + lifetime_s, "iat": now, "sun": USER}, key, algorithm="HS256")
+    return jwt.encode({"exp": now + lifetime_s, "iat": now, "sun": user}, key, algorithm="HS256")
 
 
 def rest_headers() -> dict[str, str]:

@@ -23,6 +23,7 @@ class FakeScheduler(Scheduler):
     def __init__(self) -> None:
         self.submitted: dict[str, JobSpec] = {}
         self.cancelled: list[str] = []
+        self.cancel_credentials: list = []
         self.phases: dict[str, str] = {}
         self.lost_reason: dict[str, str] = {}
         #: Backend facts reported with a finished run (RunState.info), e.g. {"started": ...}.
@@ -57,8 +58,9 @@ class FakeScheduler(Scheduler):
                 states[job.job_id] = RunState(self.phases.get(job.job_id, PENDING))
         return states
 
-    def cancel(self, job: JobRecord) -> None:
+    def cancel(self, job: JobRecord, credentials=None) -> None:
         self.cancelled.append(job.job_id)
+        self.cancel_credentials.append(credentials)
 
     # -- helpers for tests -----------------------------------------------------------------
     def workdir(self, job_id: str) -> Path:

@@ -1,11 +1,13 @@
 """SlurmRestScheduler against a mocked slurmrestd (requests-mock): submit traps, informer cache,
 purge, job-id reuse, 304, authentication refresh + one retry. Shapes from slurmrestd-22.05.md."""
 
+import dataclasses
 
 import pytest
 import requests
 
-from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, JobSpec, SchedulerUnavailable
+from service.errors import Unauthorized
+from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, ClusterCredentials, JobSpec, SchedulerUnavailable
 from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError, parse_native_id
 from service.trackers.jobs import JobRecord
 
@@ -342,3 +344,46 @@ def test_config_refuses_an_unsupported_api_version_at_start_up():
     with pytest.raises(ConfigError, match="SLURM_REST_SUBMIT_API_PATH"):
         Settings.from_mapping({**env, "SLURM_REST_SUBMIT_API_PATH": "/slurm/v0.0.36"})
     assert Settings.from_mapping({**env, "SLURM_POLL_SECS": "2"}).SLURM_POLL_SECS == 2
+
+
+# -- a client's own Slurm credentials (X-SLURM-USER-NAME / X-SLURM-USER-TOKEN) ------------------
+CLIENT = ClusterCredentials(user="alice", token="client.jwt.token")
+
+
+def test_submit_with_client_credentials_uses_them_for_the_submission_only(scheduler, tmp_path, requests_mock):
+    post = requests_mock.post(f"{API}/job/submit", json={"meta": META, "errors": [], "job_id": 6})
+    read = requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123")))
+    job_spec = dataclasses.replace(spec(tmp_path), credentials=CLIENT)
+    assert scheduler.submit(job_spec) == "6@1795421277"
+    assert (post.last_request.headers["X-SLURM-USER-NAME"], post.last_request.headers["X-SLURM-USER-TOKEN"]) == (
+        "alice", "client.jwt.token")
+    assert read.last_request.headers["X-SLURM-USER-NAME"] == "dm"  # status reads stay the service's
+
+
+@pytest.mark.parametrize("status,body", [
+    (401, None),
+    (500, {"meta": META, "errors": [{"error_code": 5005, "error": "Zero Bytes were transmitted or received"}]}),
+])
+def test_a_refused_client_token_is_a_401_and_never_retried_with_ours(scheduler, jwt, tmp_path, requests_mock,
+                                                                     status, body):
+    kwargs = {"json": body} if body else {"text": "Authentication failure"}
+    post = requests_mock.post(f"{API}/job/submit", status_code=status, **kwargs)
+    with pytest.raises(Unauthorized, match="X-SLURM-USER-TOKEN") as caught:
+        scheduler.submit(dataclasses.replace(spec(tmp_path), credentials=CLIENT))
+    assert caught.value.status == 401 and "client.jwt.token" not in str(caught.value)
+    assert (post.call_count, jwt.refreshes) == (1, 0)
+
+
+def test_cancel_with_client_credentials(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING")))
+    delete = requests_mock.delete(f"{API}/job/6", json={"meta": META, "errors": []})
+    scheduler.cancel(record(tmp_path, "6@1795421277"), CLIENT)
+    assert delete.last_request.headers["X-SLURM-USER-TOKEN"] == "client.jwt.token"
+
+
+def test_a_refused_cancel_is_an_error_with_slurms_reason(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING")))
+    requests_mock.delete(f"{API}/job/6", status_code=500, json={"meta": META, "errors": [
+        {"error_code": 2002, "error": "Access/permission denied"}]})
+    with pytest.raises(SlurmSubmitError, match="refused to cancel job 6: .*Access/permission denied"):
+        scheduler.cancel(record(tmp_path, "6@1795421277"))

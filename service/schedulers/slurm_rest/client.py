@@ -7,6 +7,9 @@ Bytes were transmitted or received" on submit/cancel. Only the latency differs: 
 refused in milliseconds, a down slurmctld after ~9 s. So a 401, or a *fast* 500 with those codes,
 triggers one token refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one
 retry of the same request.
+
+A request made with a client's own credentials (upstream's pass-through `X-SLURM-USER-TOKEN`)
+is never retried with a refreshed service token: a refusal there is the client's 401.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 import requests
 
-from service.schedulers.base import SchedulerUnavailable
+from service.errors import Unauthorized
+from service.schedulers.base import ClusterCredentials, SchedulerUnavailable
 from service.schedulers.slurm_rest.adapters.base import RestAdapter, SlurmError
 
 log = logging.getLogger(__name__)
@@ -53,18 +57,24 @@ class SlurmRestClient:
         self.session = session or requests.Session()
         self.timeout = timeout
 
-    def request(self, method: str, path: str, *, expect=(200,), **kwargs: Any) -> requests.Response:
+    def request(self, method: str, path: str, *, expect=(200,), credentials: ClusterCredentials | None = None,
+                **kwargs: Any) -> requests.Response:
         """The response if its status is in `expect`; SchedulerUnavailable when unreachable;
-        SlurmRestError (with Slurm's errors) otherwise."""
-        response = self._send(method, path, **kwargs)
-        if response.status_code not in expect and self._auth_failure(response):
+        SlurmRestError (with Slurm's errors) otherwise. `credentials`: act as that client's user."""
+        headers = ({"X-SLURM-USER-NAME": credentials.user, "X-SLURM-USER-TOKEN": credentials.token}
+                   if credentials else None)
+        response = self._send(method, path, headers, **kwargs)
+        if credentials and response.status_code not in expect and self._auth_failure(response):
+            raise Unauthorized("Unauthorized: slurmrestd refused the X-SLURM-USER-TOKEN sent with this request "
+                               "(expired, wrongly signed, or not for X-SLURM-USER-NAME)")
+        if not credentials and response.status_code not in expect and self._auth_failure(response):
             log.warning("slurmrestd refused the token; refreshing it and retrying once",
                         extra={"status": response.status_code, "path": path})
             try:
                 self.jwt.refresh_now()
             except Exception as exc:  # SlurmTokenError: unreadable key file
                 raise SchedulerUnavailable(f"cannot refresh the Slurm token: {exc}") from None
-            response = self._send(method, path, **kwargs)
+            response = self._send(method, path, None, **kwargs)
         if response.status_code in expect:
             return response
         errors = self.adapter.parse_errors(self.json(response))
@@ -72,9 +82,9 @@ class SlurmRestClient:
         raise SlurmRestError(f"slurmrestd {method} {path}: HTTP {response.status_code}: {detail}",
                              response.status_code, errors)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, headers: dict[str, str] | None, **kwargs: Any) -> requests.Response:
         try:
-            return self.session.request(method, self.base + path, headers=self.jwt.headers(),
+            return self.session.request(method, self.base + path, headers=headers or self.jwt.headers(),
                                         timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise SchedulerUnavailable(f"slurmrestd at {self.base} is unreachable: {type(exc).__name__}") from exc

@@ -13,8 +13,11 @@
 - **Status**: an informer cache (informer.py) fed by one poller; statuses() never calls slurmrestd.
   A job the listing no longer has (purged ~5 min after it ends) is decided by its `exit_status`
   file, else reported lost; states.py maps Slurm states.
+- **Client credentials**: a JobSpec (or cancel) carrying a client's own `X-SLURM-USER-NAME` /
+  `X-SLURM-USER-TOKEN` makes that one call as the client's user, so the job runs as them; status
+  listings and name look-ups keep using the service's token.
 - **Shared file system**: the job directory must have the same path on this host and on the
-  compute nodes, and be writable by SLURM_JWT_USERNAME, the unix user jobs run as. When the
+  compute nodes, and be writable by the unix user jobs run as (SLURM_JWT_USERNAME or the client's). When the
   service runs as root it chowns each job directory (recursively) to that user; otherwise the
   directory is made world-writable (0777), unless the service already runs as that user.
 """
@@ -32,7 +35,16 @@ from typing import Callable
 import requests
 
 from service.errors import ApiError
-from service.schedulers.base import FINISHED, LOST, PENDING, JobSpec, RunState, Scheduler, SchedulerUnavailable
+from service.schedulers.base import (
+    FINISHED,
+    LOST,
+    PENDING,
+    ClusterCredentials,
+    JobSpec,
+    RunState,
+    Scheduler,
+    SchedulerUnavailable,
+)
 from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest, adapter_for_path
 from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, is_outage
 from service.schedulers.slurm_rest.informer import JobInformer
@@ -54,7 +66,7 @@ TRANSIENT_SUBMIT_CODES = frozenset({2068})
 
 
 class SlurmSubmitError(ApiError):
-    """Slurm refused (or would never run) the job; the message carries Slurm's reason."""
+    """Slurm refused (or would never run) the job, or refused to cancel it; with Slurm's reason."""
 
     status = 500
 
@@ -73,6 +85,7 @@ def parse_native_id(value: str) -> tuple[int, int | None] | None:
 
 class SlurmRestScheduler(Scheduler):
     name = "SlurmRestScheduler"
+    accepts_credentials = True
 
     def __init__(self, *, base_url: str, api_path: str, submit_api_path: str = "", partition: str, jwt,
                  username: str = "", poll_secs: float = 5.0, session: requests.Session | None = None,
@@ -120,11 +133,11 @@ class SlurmRestScheduler(Scheduler):
             cpus_per_task=spec.cpus, memory_per_node_mb=spec.memory_mb, time_limit_min=spec.time_limit_min,
             script=script,
         ))
-        self._share_workdir(workdir)
+        self._share_workdir(workdir, spec.credentials.user if spec.credentials else self.username)
         with self._lock:
             self._submitted[spec.job_id] = self._clock()
         try:
-            response = self.submit_client.request("POST", adapter.submit_path, json=body)
+            response = self.submit_client.request("POST", adapter.submit_path, json=body, credentials=spec.credentials)
         except SchedulerUnavailable as exc:
             return self._after_failed_submit(name, exc, None)
         except SlurmRestError as exc:
@@ -141,7 +154,7 @@ class SlurmRestScheduler(Scheduler):
                         extra={"slurm_id": result.job_id, "error": "; ".join(map(str, transient))})
         if len(transient) < len(result.errors):
             reason = "; ".join(map(str, result.errors))
-            self._cancel_id(result.job_id)
+            self._cancel_id(result.job_id, spec.credentials)
             raise SlurmSubmitError(f"Slurm queued job {result.job_id} but reported: {reason}. It would not run as "
                                    f"submitted (it would stay pending), so it was cancelled")
         job = self._read_job(result.job_id)
@@ -185,12 +198,12 @@ class SlurmRestScheduler(Scheduler):
         jobs = self.client.adapter.parse_jobs(self.client.json(response) or {})
         return jobs[0] if jobs else None
 
-    def _share_workdir(self, workdir: Path) -> None:
-        """Let SLURM_JWT_USERNAME (the unix user jobs run as) write the job directory."""
-        if not self.username:
+    def _share_workdir(self, workdir: Path, username: str) -> None:
+        """Let `username` (the unix user the job runs as) write the job directory."""
+        if not username:
             return
         try:
-            user = pwd.getpwnam(self.username)
+            user = pwd.getpwnam(username)
         except KeyError:
             user = None
         if os.geteuid() == 0 and user is not None:
@@ -225,7 +238,7 @@ class SlurmRestScheduler(Scheduler):
         return gone_state(workdir, slurm_id)
 
     # -- cancel ------------------------------------------------------------------------------
-    def cancel(self, job: JobRecord) -> None:
+    def cancel(self, job: JobRecord, credentials: ClusterCredentials | None = None) -> None:
         ident = parse_native_id(job.native_id)
         if ident is None:
             return
@@ -233,14 +246,17 @@ class SlurmRestScheduler(Scheduler):
         if current is None or not _same_job(current, NAME_PREFIX + job.job_id, ident[1]):
             return  # Slurm no longer knows it, or the id now belongs to another job
         if phase_of(current.state) != FINISHED:
-            self._cancel_id(current.job_id)
+            self._cancel_id(current.job_id, credentials)
 
-    def _cancel_id(self, slurm_id: int) -> None:
+    def _cancel_id(self, slurm_id: int, credentials: ClusterCredentials | None = None) -> None:
         try:
-            self.client.request("DELETE", self.client.adapter.job_path(slurm_id))
+            self.client.request("DELETE", self.client.adapter.job_path(slurm_id), credentials=credentials)
         except SlurmRestError as exc:
-            if INVALID_JOB_ID not in exc.codes:
-                raise
+            if INVALID_JOB_ID in exc.codes:
+                return
+            if is_outage(exc):
+                raise SchedulerUnavailable(str(exc)) from None
+            raise SlurmSubmitError(f"Slurm refused to cancel job {slurm_id}: {exc}") from None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def recover(self, jobs: list[JobRecord]) -> None:

@@ -102,7 +102,7 @@ def build_services(settings: Settings) -> Services:
         scheduler=scheduler,
         work_root=settings.JOB_WORK_LOCATION,
         hyphy_binary=hyphy.pick_binary(settings.HYPHY_BINARY),
-        time_limit_min=settings.METHOD_TIME_LIMIT_MIN,
+        resource_overrides=settings.resource_overrides,
     )
     jobs.recover()
     atexit.register(scheduler.shutdown)

@@ -22,6 +22,10 @@ JOB_TRACKER_TYPES = ("FileJobTracker",)
 SESSION_MODES = ("anonymous", "auto")
 
 
+#: Variables that override every method's default resources (methods.registry.Resources fields).
+RESOURCE_OVERRIDES = {"METHOD_TIME_LIMIT_MIN": "time_limit_min", "METHOD_CPUS": "cpus", "METHOD_MEMORY_MB": "memory_mb"}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed, validated view of the environment. Field names are the variable names."""
@@ -41,7 +45,10 @@ class Settings:
     SLURM_JWT_EXPIRATION_SECS: int = 86400
     SLURM_JWT_REFRESH_SECS: int = 43200  # ours
     SLURM_POLL_SECS: int = 5  # ours: one slurmrestd job listing per interval feeds every status read
-    METHOD_TIME_LIMIT_MIN: int = 0  # ours: every job's time limit in minutes; 0 = the method registry's default
+    # ours: per-job resources for every method; 0 = the method registry's default
+    METHOD_TIME_LIMIT_MIN: int = 0
+    METHOD_CPUS: int = 0
+    METHOD_MEMORY_MB: int = 0
     SERVICE_DATAMONKEY_PORT: int = 9300
     # ours
     SERVICE_HOST: str = "127.0.0.1"
@@ -72,6 +79,11 @@ class Settings:
         return cls.from_mapping(merged)
 
     @property
+    def resource_overrides(self) -> dict[str, int]:
+        """The METHOD_* resource variables that are set, as `Resources` field → value."""
+        return {field_name: getattr(self, name) for name, field_name in RESOURCE_OVERRIDES.items() if getattr(self, name)}
+
+    @property
     def slurm_submit_api_path(self) -> str:
         return self.SLURM_REST_SUBMIT_API_PATH or self.SLURM_REST_API_PATH
 
@@ -87,8 +99,9 @@ class Settings:
                      "SLURM_JWT_REFRESH_SECS", "SLURM_POLL_SECS"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.METHOD_TIME_LIMIT_MIN < 0:
-            raise ConfigError(f"METHOD_TIME_LIMIT_MIN must be 0 (method defaults) or more, got {self.METHOD_TIME_LIMIT_MIN}")
+        for name in RESOURCE_OVERRIDES:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (the method's default) or more, got {getattr(self, name)}")
         if self.SCHEDULER_TYPE == "SlurmRestScheduler":
             self._validate_slurm()
 

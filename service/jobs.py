@@ -43,14 +43,14 @@ _NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOT
 
 class JobService:
     def __init__(self, *, datasets: FileDatasetTracker, tracker: FileJobTracker, scheduler: Scheduler,
-                 work_root: Path, hyphy_binary: str, time_limit_min: int = 0):
+                 work_root: Path, hyphy_binary: str, resource_overrides: Mapping[str, int] | None = None):
         self.datasets = datasets
         self.tracker = tracker
         self.scheduler = scheduler
         self.work_root = Path(work_root)
         self.hyphy_binary = hyphy_binary
-        #: METHOD_TIME_LIMIT_MIN: when set, replaces every method's default time limit.
-        self.time_limit_min = time_limit_min
+        #: METHOD_TIME_LIMIT_MIN / METHOD_CPUS / METHOD_MEMORY_MB that are set: replace every method's default.
+        self.resource_overrides = dict(resource_overrides or {})
         self.work_root.mkdir(parents=True, exist_ok=True)
 
     # -- starting ----------------------------------------------------------------------------
@@ -172,9 +172,7 @@ class JobService:
 
     def resources(self, method: Method) -> Resources:
         """The method registry's default resources, with the configured overrides applied."""
-        if self.time_limit_min:
-            return dataclasses.replace(method.resources, time_limit_min=self.time_limit_min)
-        return method.resources
+        return dataclasses.replace(method.resources, **self.resource_overrides)
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, identity: Identity, job_id: str, method_id: str | None = None) -> JobRecord:

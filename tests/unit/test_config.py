@@ -90,3 +90,15 @@ def test_a_bad_environment_variable_stops_create_app(monkeypatch, settings_overr
 def test_create_app_refuses_an_unknown_scheduler(settings_overrides):
     with pytest.raises(ConfigError, match="SCHEDULER_TYPE"):
         create_app({**settings_overrides, "SCHEDULER_TYPE": "PBSScheduler"})
+
+
+@pytest.mark.parametrize("name", ["METHOD_TIME_LIMIT_MIN", "METHOD_CPUS", "METHOD_MEMORY_MB"])
+def test_negative_resource_override_names_the_variable(name):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_mapping({name: "-1"})
+
+
+def test_resource_overrides_are_only_the_variables_set():
+    assert Settings.from_mapping({}).resource_overrides == {}
+    assert Settings.from_mapping({"METHOD_CPUS": "4", "METHOD_MEMORY_MB": "0", "METHOD_TIME_LIMIT_MIN": "30"}
+                                 ).resource_overrides == {"cpus": 4, "time_limit_min": 30}

@@ -1,26 +1,48 @@
-"""GET /health: each component's state; 503 when any is unhealthy."""
+"""GET /health (public): each component's state, with the reason when one is unhealthy; 503 then.
+
+`details` keeps upstream's keys (v1.0.0 `slurm`, `datamonkey`; v1.2.0 `job_scheduler`,
+`database`) and adds the scheduler's own components (slurmrestd, slurmctld, slurm_token,
+job_listing) and the stores (job_tracker, dataset_tracker, job_work).
+"""
 
 from __future__ import annotations
 
 import os
 
 from service.api.common import services
+from service.schedulers.base import HEALTHY, UNHEALTHY, UNKNOWN, ComponentHealth
 
 
 def get_health(**_params):
     wired = services()
     settings = wired.settings
-    storage_ok = all(
-        os.access(path, os.W_OK)
-        for path in (settings.DATASET_LOCATION, settings.JOB_TRACKER_LOCATION, settings.JOB_WORK_LOCATION)
-    )
-    scheduler = wired.scheduler.health()
-    details = {
-        "datamonkey": "healthy",
-        "job_scheduler": scheduler,
-        "slurm": scheduler if settings.SCHEDULER_TYPE.startswith("Slurm") else "unknown",
-        "database": "healthy" if storage_ok else "unhealthy",
+    stores = {
+        name: ComponentHealth(HEALTHY) if os.access(path, os.W_OK)
+        else ComponentHealth(UNHEALTHY, f"{variable} {path} is missing or not writable")
+        for name, variable, path in (
+            ("dataset_tracker", "DATASET_LOCATION", settings.DATASET_LOCATION),
+            ("job_tracker", "JOB_TRACKER_LOCATION", settings.JOB_TRACKER_LOCATION),
+            ("job_work", "JOB_WORK_LOCATION", settings.JOB_WORK_LOCATION),
+        )
     }
-    healthy = storage_ok and scheduler != "unhealthy"
-    body = {"status": "healthy" if healthy else "unhealthy", "details": details, "scheduler": settings.SCHEDULER_TYPE}
+    backend = wired.scheduler.health()
+    scheduler = _worst(backend.values())
+    details = {
+        "datamonkey": HEALTHY,
+        "job_scheduler": scheduler,
+        "slurm": scheduler if settings.SCHEDULER_TYPE.startswith("Slurm") else UNKNOWN,
+        "database": _worst(stores.values()),
+        **{name: check.status for name, check in {**backend, **stores}.items()},
+    }
+    reasons = {name: check.reason for name, check in {**backend, **stores}.items()
+               if check.status == UNHEALTHY and check.reason}
+    healthy = UNHEALTHY not in details.values()
+    body = {"status": HEALTHY if healthy else UNHEALTHY, "details": details, "scheduler": settings.SCHEDULER_TYPE}
+    if reasons:
+        body["reasons"] = reasons
     return body, 200 if healthy else 503
+
+
+def _worst(checks) -> str:
+    statuses = {check.status for check in checks}
+    return UNHEALTHY if UNHEALTHY in statuses else UNKNOWN if UNKNOWN in statuses else HEALTHY

@@ -17,11 +17,15 @@ from pathlib import Path
 import jwt
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from service.schedulers.base import SchedulerUnavailable
+
 log = logging.getLogger(__name__)
 
 
-class SlurmTokenError(RuntimeError):
-    """The key file cannot be read or signed with (the message never contains key material)."""
+class SlurmTokenError(SchedulerUnavailable):
+    """The key file cannot be read or signed with (the message never contains key material).
+
+    The cluster cannot be used without a token, hence a SchedulerUnavailable (503)."""
 
 
 class SlurmJWTManager:

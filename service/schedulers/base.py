@@ -51,6 +51,17 @@ class RunState:
     info: dict = field(default_factory=dict)
 
 
+HEALTHY, UNHEALTHY, UNKNOWN = "healthy", "unhealthy", "unknown"
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    """One component's state for GET /health; `reason` says what is wrong (never secrets)."""
+
+    status: str
+    reason: str = ""
+
+
 class SchedulerUnavailable(Exception):
     """The backend cannot take or report jobs right now (maps to 503 + Retry-After)."""
 
@@ -75,9 +86,9 @@ class Scheduler(abc.ABC):
     def recover(self, jobs: list[JobRecord]) -> None:
         """Re-attach to the non-final jobs a previous service process left (called at start-up)."""
 
-    def health(self) -> str:
-        """'healthy', 'unhealthy' or 'unknown'."""
-        return "healthy"
+    def health(self) -> dict[str, ComponentHealth]:
+        """The backend's own components by name (e.g. slurmrestd, slurmctld); empty: nothing to check."""
+        return {}
 
     def shutdown(self) -> None:
         """Release threads and connections at exit."""

@@ -1,9 +1,10 @@
-"""Live Slurm: slurmrestd stopped, then restarted.
+"""Live Slurm: slurmrestd stopped, then restarted; slurmctld stopped, then restarted.
 
 While it is down, `*-start` answers 503 with Retry-After and records nothing, reads of an
 existing job serve its cached state, /health is 503; once it is back (`scripts/local-slurm.sh
-start` restarts only what is down) the service recovers and the job completes. The cluster is
-always restored, whatever happens.
+start` restarts only what is down) the service recovers and the job completes. With slurmctld
+down (slurmrestd up), /health names slurmctld within its ping timeout. The cluster is always
+restored, whatever happens.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def test_slurmrestd_outage_then_recovery(tmp_path, work_root):
             assert listed.status_code == 200, listed.text
             health = client.get("/api/v1/health")
             assert health.status_code == 503, health.text
+            assert health.json()["details"]["slurmrestd"] == "unhealthy"
+            assert "unreachable" in health.json()["reasons"]["slurmrestd"]
         finally:
             start_cluster()
 
@@ -59,5 +62,25 @@ def test_slurmrestd_outage_then_recovery(tmp_path, work_root):
         again = start(client, "fel", {**body, "resample": 1})  # submitting works again
         slurm_ids(tracker.get(again["job_id"]).native_id)
         client.delete(f"/api/v1/jobs/{again['job_id']}")
+    finally:
+        shutdown(app)
+
+
+def test_slurmctld_down_is_named_by_health(tmp_path, work_root):
+    app = build_slurm_app(tmp_path, work_root)
+    try:
+        client = app.test_client()
+        assert client.get("/api/v1/health").status_code == 200
+        try:
+            stop_daemon("slurmctld")
+            health = client.get("/api/v1/health")
+            assert health.status_code == 503, health.text
+            details = health.json()["details"]
+            assert (details["slurmrestd"], details["slurmctld"], details["slurm_token"]) == (
+                "healthy", "unhealthy", "healthy"), health.text
+            assert "slurmctld" in health.json()["reasons"]["slurmctld"]
+        finally:
+            start_cluster()
+        assert client.get("/api/v1/health").status_code == 200
     finally:
         shutdown(app)

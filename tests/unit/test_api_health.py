@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from service.schedulers.base import ComponentHealth
+
 
 def test_healthy(client, fake):
     response = client.get("/api/v1/health")
@@ -12,7 +14,8 @@ def test_healthy(client, fake):
     assert response.json() == {
         "status": "healthy",
         "scheduler": "LocalScheduler",
-        "details": {"datamonkey": "healthy", "job_scheduler": "healthy", "slurm": "unknown", "database": "healthy"},
+        "details": {"datamonkey": "healthy", "job_scheduler": "healthy", "slurm": "unknown", "database": "healthy",
+                    "dataset_tracker": "healthy", "job_tracker": "healthy", "job_work": "healthy"},
     }
 
 
@@ -20,23 +23,30 @@ def test_real_local_scheduler_reports_healthy(client):
     assert client.get("/api/v1/health").json()["details"]["job_scheduler"] == "healthy"
 
 
-def test_unhealthy_scheduler_is_503(client, fake, monkeypatch):
-    monkeypatch.setattr(fake, "health", lambda: "unhealthy")
+def test_an_unhealthy_scheduler_component_is_503_naming_it_and_why(client, fake, monkeypatch):
+    monkeypatch.setattr(fake, "health", lambda: {
+        "slurmrestd": ComponentHealth("healthy"),
+        "slurmctld": ComponentHealth("unhealthy", "slurmrestd got no answer from slurmctld within 5 s")})
     response = client.get("/api/v1/health")
     assert response.status_code == 503
-    assert response.json()["status"] == "unhealthy"
-    assert response.json()["details"]["job_scheduler"] == "unhealthy"
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["details"]["job_scheduler"] == body["details"]["slurmctld"] == "unhealthy"
+    assert body["details"]["slurmrestd"] == "healthy"
+    assert body["reasons"] == {"slurmctld": "slurmrestd got no answer from slurmctld within 5 s"}
 
 
 def test_unknown_scheduler_state_is_not_unhealthy(client, fake, monkeypatch):
-    monkeypatch.setattr(fake, "health", lambda: "unknown")
+    monkeypatch.setattr(fake, "health", lambda: {"job_listing": ComponentHealth("unknown", "no job listing yet")})
     response = client.get("/api/v1/health")
     assert response.status_code == 200
     assert response.json()["details"]["job_scheduler"] == "unknown"
+    assert "reasons" not in response.json()
 
 
 def test_missing_storage_is_503(client, fake, settings_overrides):
     shutil.rmtree(Path(settings_overrides["JOB_WORK_LOCATION"]))
     response = client.get("/api/v1/health")
     assert response.status_code == 503
-    assert response.json()["details"]["database"] == "unhealthy"
+    assert response.json()["details"]["database"] == response.json()["details"]["job_work"] == "unhealthy"
+    assert "JOB_WORK_LOCATION" in response.json()["reasons"]["job_work"]

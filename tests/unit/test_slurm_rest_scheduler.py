@@ -6,8 +6,18 @@ import dataclasses
 import pytest
 import requests
 
+from service.auth.slurm_jwt import SlurmTokenError
 from service.errors import Unauthorized
-from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, ClusterCredentials, JobSpec, SchedulerUnavailable
+from service.schedulers.base import (
+    ACTIVE,
+    FINISHED,
+    LOST,
+    PENDING,
+    ClusterCredentials,
+    ComponentHealth,
+    JobSpec,
+    SchedulerUnavailable,
+)
 from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError, parse_native_id
 from service.trackers.jobs import JobRecord
 
@@ -24,9 +34,16 @@ class FakeJWT:
     def __init__(self):
         self.refreshes = 0
         self.stopped = False
+        #: When set, minting fails with this message (an unreadable key file).
+        self.broken = ""
 
     def headers(self):
-        return {"X-SLURM-USER-NAME": "dm", "X-SLURM-USER-TOKEN": f"token-{self.refreshes}"}
+        return {"X-SLURM-USER-NAME": "dm", "X-SLURM-USER-TOKEN": self.token()}
+
+    def token(self):
+        if self.broken:
+            raise SlurmTokenError(self.broken)
+        return f"token-{self.refreshes}"
 
     def refresh_now(self):
         self.refreshes += 1
@@ -297,12 +314,58 @@ def test_cancel_only_our_own_live_job(scheduler, tmp_path, requests_mock):
     assert delete.call_count == 1
 
 
-def test_health_pings(scheduler, requests_mock):
-    requests_mock.get(f"{API}/ping", json={"meta": META, "errors": [], "pings": [
-        {"hostname": "vm", "ping": "UP", "status": 0, "mode": "primary"}]})
-    assert scheduler.health() == "healthy"
-    requests_mock.get(f"{API}/ping", exc=requests.exceptions.ConnectionError("refused"))
-    assert scheduler.health() == "unhealthy"
+PING_UP = {"meta": META, "errors": [], "pings": [{"hostname": "vm", "ping": "UP", "status": 0, "mode": "primary"}]}
+
+
+def statuses(checks):
+    return {name: check.status for name, check in checks.items()}
+
+
+def test_health_all_components_up(scheduler, requests_mock):
+    requests_mock.get(f"{API}/ping", json=PING_UP)
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    assert scheduler.informer.poll_once()
+    assert statuses(scheduler.health()) == {"slurm_token": "healthy", "slurmrestd": "healthy",
+                                            "slurmctld": "healthy", "job_listing": "healthy"}
+
+
+@pytest.mark.parametrize("ping,component,reason", [
+    ({"exc": requests.exceptions.ConnectionError("refused")}, "slurmrestd", "unreachable"),
+    ({"exc": requests.exceptions.ReadTimeout("slow")}, "slurmctld", "no answer from slurmctld within 5 s"),
+    ({"status_code": 500, "json": {"meta": META, "errors": [
+        {"description": "slurmctld config is unable to load", "error_number": -1, "error": "Unspecified error",
+         "source": "slurm_load_ctl_conf"}]}}, "slurmctld", "slurmctld config is unable to load"),
+    ({"json": {"meta": META, "errors": [], "pings": [{"hostname": "vm", "ping": "DOWN", "status": -1,
+                                                      "mode": "primary"}]}}, "slurmctld", "not UP"),
+    ({"status_code": 401, "text": "Authentication failure"}, "slurm_token", "401"),
+])
+def test_health_names_the_failing_component_and_why(scheduler, requests_mock, ping, component, reason):
+    requests_mock.get(f"{API}/ping", **ping)
+    checks = scheduler.health()
+    assert checks[component].status == "unhealthy"
+    assert reason in checks[component].reason
+    assert [name for name, check in checks.items() if check.status == "unhealthy"] == [component]
+
+
+def test_health_with_an_unreadable_key_does_not_call_slurm(scheduler, jwt, requests_mock):
+    jwt.broken = "cannot read SLURM_JWT_KEY_PATH /k: Permission denied"
+    ping = requests_mock.get(f"{API}/ping", json=PING_UP)
+    checks = scheduler.health()
+    assert checks["slurm_token"] == ComponentHealth("unhealthy", jwt.broken)
+    assert statuses(checks)["slurmrestd"] == "unknown" and ping.call_count == 0
+
+
+def test_health_reports_a_stale_job_listing_with_its_error(scheduler, clock, requests_mock):
+    requests_mock.get(f"{API}/ping", json=PING_UP)
+    assert statuses(scheduler.health())["job_listing"] == "unknown"  # no listing attempted yet
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    assert scheduler.informer.poll_once()
+    clock.now += 61
+    requests_mock.get(f"{API}/jobs", exc=requests.exceptions.ConnectionError("refused"))
+    assert not scheduler.informer.poll_once()
+    listing = scheduler.health()["job_listing"]
+    assert listing.status == "unhealthy"
+    assert "last job listing 61 s ago; serving cached job states" in listing.reason and "unreachable" in listing.reason
 
 
 def test_shutdown_stops_the_poller_and_the_token_manager(jwt, requests_mock):

@@ -70,10 +70,7 @@ class SlurmRestClient:
         if not credentials and response.status_code not in expect and self._auth_failure(response):
             log.warning("slurmrestd refused the token; refreshing it and retrying once",
                         extra={"status": response.status_code, "path": path})
-            try:
-                self.jwt.refresh_now()
-            except Exception as exc:  # SlurmTokenError: unreadable key file
-                raise SchedulerUnavailable(f"cannot refresh the Slurm token: {exc}") from None
+            self.jwt.refresh_now()  # SlurmTokenError (a SchedulerUnavailable) when the key file is unreadable
             response = self._send(method, path, None, **kwargs)
         if response.status_code in expect:
             return response
@@ -84,8 +81,8 @@ class SlurmRestClient:
 
     def _send(self, method: str, path: str, headers: dict[str, str] | None, **kwargs: Any) -> requests.Response:
         try:
-            return self.session.request(method, self.base + path, headers=headers or self.jwt.headers(),
-                                        timeout=self.timeout, **kwargs)
+            kwargs.setdefault("timeout", self.timeout)
+            return self.session.request(method, self.base + path, headers=headers or self.jwt.headers(), **kwargs)
         except requests.RequestException as exc:
             raise SchedulerUnavailable(f"slurmrestd at {self.base} is unreachable: {type(exc).__name__}") from exc
 

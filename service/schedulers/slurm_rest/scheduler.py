@@ -37,9 +37,13 @@ import requests
 from service.errors import ApiError
 from service.schedulers.base import (
     FINISHED,
+    HEALTHY,
     LOST,
     PENDING,
+    UNHEALTHY,
+    UNKNOWN,
     ClusterCredentials,
+    ComponentHealth,
     JobSpec,
     RunState,
     Scheduler,
@@ -63,6 +67,10 @@ INVALID_JOB_ID = 2017
 #: cancelled): 2068 "Required node not available (down, drained or reserved)", seen for a
 #: submission made right after a slurmctld restart, before slurmd had registered again.
 TRANSIENT_SUBMIT_CODES = frozenset({2068})
+#: (connect, read) seconds for the /health ping: a healthy slurmctld answers in milliseconds.
+HEALTH_TIMEOUT = (2.0, 5.0)
+#: The job listing counts as stale after 3 poll intervals, but never sooner than this.
+LISTING_STALE_S = 60
 
 
 class SlurmSubmitError(ApiError):
@@ -265,12 +273,45 @@ class SlurmRestScheduler(Scheduler):
         if jobs:
             self.informer.poll_once()
 
-    def health(self) -> str:
+    def health(self) -> dict[str, ComponentHealth]:
+        """slurm_token (the key file signs), slurmrestd + slurmctld (one ping, answered within
+        HEALTH_TIMEOUT: a down slurmctld costs slurmrestd ~9 s), job_listing (the informer's
+        last successful listing is recent; status reads serve that cache meanwhile)."""
+        checks = {"slurm_token": _check(self.jwt.token), "slurmrestd": ComponentHealth(UNKNOWN),
+                  "slurmctld": ComponentHealth(UNKNOWN)}
+        if checks["slurm_token"].status == HEALTHY:
+            checks.update(self._ping())
+        checks["job_listing"] = self._listing_health()
+        return checks
+
+    def _ping(self) -> dict[str, ComponentHealth]:
+        adapter = self.client.adapter
         try:
-            response = self.client.request("GET", self.client.adapter.ping_path)
-        except (SchedulerUnavailable, SlurmRestError):
-            return "unhealthy"
-        return "healthy" if self.client.adapter.ping_ok(self.client.json(response) or {}) else "unhealthy"
+            response = self.client.request("GET", adapter.ping_path, timeout=HEALTH_TIMEOUT)
+        except SchedulerUnavailable as exc:
+            if isinstance(exc.__cause__, requests.ReadTimeout):
+                return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
+                    UNHEALTHY, f"slurmrestd got no answer from slurmctld within {HEALTH_TIMEOUT[1]:.0f} s")}
+            return {"slurmrestd": ComponentHealth(UNHEALTHY, str(exc))}
+        except SlurmRestError as exc:
+            if exc.status == 401:
+                return {"slurmrestd": ComponentHealth(HEALTHY), "slurm_token": ComponentHealth(UNHEALTHY, str(exc))}
+            return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
+                UNHEALTHY, f"slurmctld unreachable, or the service's token refused: {exc}")}
+        if adapter.ping_ok(self.client.json(response) or {}):
+            return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(HEALTHY)}
+        return {"slurmrestd": ComponentHealth(HEALTHY),
+                "slurmctld": ComponentHealth(UNHEALTHY, f"ping: a controller is not UP: {response.text[:300]}")}
+
+    def _listing_health(self) -> ComponentHealth:
+        synced_at, error = self.informer.synced_at, self.informer.last_error
+        if synced_at is None:
+            return ComponentHealth(UNKNOWN if not error else UNHEALTHY, error or "no job listing yet")
+        age = self._clock() - synced_at
+        if age > max(3 * self.informer.interval_s, LISTING_STALE_S):
+            return ComponentHealth(UNHEALTHY, f"last job listing {age:.0f} s ago; serving cached job states"
+                                              + (f": {error}" if error else ""))
+        return ComponentHealth(HEALTHY)
 
     def shutdown(self) -> None:
         self.informer.stop()
@@ -278,6 +319,14 @@ class SlurmRestScheduler(Scheduler):
         if shutdown is not None:
             shutdown()
         self.client.session.close()
+
+
+def _check(probe: Callable[[], object]) -> ComponentHealth:
+    try:
+        probe()
+    except SchedulerUnavailable as exc:
+        return ComponentHealth(UNHEALTHY, str(exc))
+    return ComponentHealth(HEALTHY)
 
 
 def _same_job(job: SlurmJob, name: str, submit_time: int | None) -> bool:

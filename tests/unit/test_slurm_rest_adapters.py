@@ -1,4 +1,7 @@
-"""slurmrestd adapters (v0.0.37, v0.0.38): submit bodies and recorded 22.05 responses → neutral types."""
+"""slurmrestd adapters (v0.0.37, v0.0.38): submit bodies and recorded 22.05 responses → neutral types.
+
+v0.0.39-v0.0.41 are tested in test_slurm_rest_adapters_v39plus.py; the registry tests here cover all versions.
+"""
 
 import pytest
 
@@ -11,6 +14,9 @@ from service.schedulers.slurm_rest.adapters import (
 )
 from service.schedulers.slurm_rest.adapters.v0_0_37 import V0037Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_38 import V0038Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_39 import V0039Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_40 import V0040Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
 
 VERSIONS = ["v0.0.37", "v0.0.38"]
 
@@ -31,17 +37,21 @@ RAW_PENDING = {**RAW_FAILED, "job_id": 12, "job_state": "PENDING", "state_reason
 
 
 def test_registry_and_version_picking():
-    assert ADAPTERS == {"v0.0.37": V0037Adapter, "v0.0.38": V0038Adapter}
+    assert ADAPTERS == {"v0.0.37": V0037Adapter, "v0.0.38": V0038Adapter, "v0.0.39": V0039Adapter,
+                        "v0.0.40": V0040Adapter, "v0.0.41": V0041Adapter}
     assert issubclass(V0038Adapter, V0037Adapter)  # one 22.05 wire format, shared by subclassing
+    assert issubclass(V0041Adapter, V0040Adapter) and issubclass(V0040Adapter, V0039Adapter)
+    assert issubclass(V0039Adapter, V0038Adapter)
     assert adapter_for_path("/slurm/v0.0.38").version == "v0.0.38"
     assert adapter_for_path("/slurm/v0.0.37/").version == "v0.0.37"
+    assert adapter_for_path("/slurm/v0.0.41").version == "v0.0.41"
 
 
-@pytest.mark.parametrize("path", ["/slurm/v0.0.41", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])
+@pytest.mark.parametrize("path", ["/slurm/v0.0.42", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])
 def test_unsupported_version_is_a_clear_error(path):
     with pytest.raises(UnsupportedApiVersion, match="SLURM_REST_API_PATH") as caught:
         adapter_for_path(path)
-    assert "v0.0.37, v0.0.38" in str(caught.value)
+    assert "v0.0.37, v0.0.38, v0.0.39, v0.0.40, v0.0.41" in str(caught.value)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -16,6 +16,9 @@ from service.schedulers.slurm_rest.adapters.base import (
 )
 from service.schedulers.slurm_rest.adapters.v0_0_37 import V0037Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_38 import V0038Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_39 import V0039Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_40 import V0040Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
 
 __all__ = ["ADAPTERS", "RestAdapter", "SlurmError", "SlurmJob", "SubmitRequest", "SubmitResult",
            "UnsupportedApiVersion", "adapter_for_path", "version_of_path"]
@@ -24,6 +27,9 @@ __all__ = ["ADAPTERS", "RestAdapter", "SlurmError", "SlurmJob", "SubmitRequest",
 ADAPTERS: dict[str, type[RestAdapter]] = {
     V0037Adapter.version: V0037Adapter,
     V0038Adapter.version: V0038Adapter,
+    V0039Adapter.version: V0039Adapter,
+    V0040Adapter.version: V0040Adapter,
+    V0041Adapter.version: V0041Adapter,
 }
 
 _PATH = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/?$")

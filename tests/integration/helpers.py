@@ -7,14 +7,18 @@ passes fails the test with the job's last known state, never because something w
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import pytest
 
+from service import hyphy
 from service.app import create_app
 from service.schedulers.local import PID_FILE
 from tests.conftest import FIXTURES, store_settings, upload_id
@@ -169,3 +173,20 @@ def kill_leftover_runners(work_roots: Iterable[Path]) -> None:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def assert_same_as_direct_fel(result: dict[str, Any], alignment: Path, tmp_path: Path) -> None:
+    """FEL's site table in `result` equals a bare `hyphy fel` run on a copy of `alignment`."""
+    copy = tmp_path / alignment.name
+    shutil.copy(alignment, copy)
+    output = tmp_path / "direct.FEL.json"
+    argv = [hyphy.pick_binary(), "CPU=1", "fel", "--alignment", str(copy), "--output", str(output)]
+    run = subprocess.run(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, f"direct FEL failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr}"
+    ours, theirs = result["MLE"], json.loads(output.read_text())["MLE"]
+    assert ours["headers"] == theirs["headers"]
+    for partition, rows in theirs["content"].items():
+        assert len(ours["content"][partition]) == len(rows)
+        for mine, reference in zip(ours["content"][partition], rows):
+            for a, b in zip(mine, reference):
+                assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9), (a, b)

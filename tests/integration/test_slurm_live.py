@@ -7,19 +7,14 @@ slurm_helpers.py, used by every test_slurm_live*.py module).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import pwd
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from service import hyphy
 from tests.conftest import ADH_NEXUS, upload_id
-from tests.integration.helpers import describe, fixture_id, services, start, wait_all
+from tests.integration.helpers import assert_same_as_direct_fel, describe, fixture_id, services, start, wait_all
 from tests.integration.slurm_helpers import SLURM_LIVE, USER, build_slurm_app
 
 pytestmark = SLURM_LIVE
@@ -54,19 +49,7 @@ def test_fel_on_slurm_equals_a_direct_hyphy_run(app, client, tmp_path):
     if os.geteuid() == 0:  # the service handed the job directory to the user jobs run as
         assert workdir.stat().st_uid == pwd.getpwnam(USER).pw_uid
 
-    alignment = tmp_path / "adh.nex"
-    shutil.copy(ADH_NEXUS, alignment)
-    output = tmp_path / "direct.FEL.json"
-    argv = [hyphy.pick_binary(), "CPU=1", "fel", "--alignment", str(alignment), "--output", str(output)]
-    run = subprocess.run(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, f"direct FEL failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr}"
-    ours, theirs = final["result"]["MLE"], json.loads(output.read_text())["MLE"]
-    assert ours["headers"] == theirs["headers"]
-    for partition, rows in theirs["content"].items():
-        assert len(ours["content"][partition]) == len(rows)
-        for mine, reference in zip(ours["content"][partition], rows):
-            for a, b in zip(mine, reference):
-                assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9), (a, b)
+    assert_same_as_direct_fel(final["result"], ADH_NEXUS, tmp_path)
 
 
 def test_failing_job_is_an_error_with_hyphys_reason(client):

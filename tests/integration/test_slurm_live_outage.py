@@ -9,7 +9,10 @@ restored, whatever happens.
 
 from __future__ import annotations
 
-from tests.integration.helpers import describe, result_by_id, services, start
+import time
+
+from service.schedulers.slurm_rest.scheduler import HEALTH_CACHE_S
+from tests.integration.helpers import describe, result_by_id, services, start, wait_for
 from tests.integration.slurm_helpers import (
     SLURM_LIVE,
     build_slurm_app,
@@ -55,7 +58,7 @@ def test_slurmrestd_outage_then_recovery(tmp_path, work_root):
         finally:
             start_cluster()
 
-        assert client.get("/api/v1/health").status_code == 200
+        healthy_again(client)
         final = wait_status(client, job["job_id"], ("completed", "error"), deadline_s=600)
         assert final["status"] == "completed", describe(final)
         assert len(slurm_jobs_named(f"datamonkey-{job['job_id']}")) == 1
@@ -73,6 +76,7 @@ def test_slurmctld_down_is_named_by_health(tmp_path, work_root):
         assert client.get("/api/v1/health").status_code == 200
         try:
             stop_daemon("slurmctld")
+            time.sleep(HEALTH_CACHE_S)  # let the cached healthy ping expire
             health = client.get("/api/v1/health")
             assert health.status_code == 503, health.text
             details = health.json()["details"]
@@ -81,6 +85,11 @@ def test_slurmctld_down_is_named_by_health(tmp_path, work_root):
             assert "slurmctld" in health.json()["reasons"]["slurmctld"]
         finally:
             start_cluster()
-        assert client.get("/api/v1/health").status_code == 200
+        healthy_again(client)
     finally:
         shutdown(app)
+
+
+def healthy_again(client) -> None:
+    """/health answers 200 again (its ping result is cached for HEALTH_CACHE_S)."""
+    wait_for(lambda: client.get("/api/v1/health").status_code == 200, "/health to be 200 again", deadline_s=120)

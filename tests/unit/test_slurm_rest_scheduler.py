@@ -347,6 +347,16 @@ def test_health_names_the_failing_component_and_why(scheduler, requests_mock, pi
     assert [name for name, check in checks.items() if check.status == "unhealthy"] == [component]
 
 
+def test_health_pings_slurm_at_most_once_per_cache_period(scheduler, clock, requests_mock):
+    ping = requests_mock.get(f"{API}/ping", json=PING_UP)
+    for _ in range(50):
+        assert statuses(scheduler.health())["slurmctld"] == "healthy"
+    assert ping.call_count == 1
+    clock.now += 5
+    requests_mock.get(f"{API}/ping", exc=requests.exceptions.ConnectionError("refused"))
+    assert statuses(scheduler.health())["slurmrestd"] == "unhealthy"
+
+
 def test_health_with_an_unreadable_key_does_not_call_slurm(scheduler, jwt, requests_mock):
     jwt.broken = "cannot read SLURM_JWT_KEY_PATH /k: Permission denied"
     ping = requests_mock.get(f"{API}/ping", json=PING_UP)

@@ -69,6 +69,8 @@ INVALID_JOB_ID = 2017
 TRANSIENT_SUBMIT_CODES = frozenset({2068})
 #: (connect, read) seconds for the /health ping: a healthy slurmctld answers in milliseconds.
 HEALTH_TIMEOUT = (2.0, 5.0)
+#: A /health ping result is reused for this long: /health is public and must not fan out to Slurm.
+HEALTH_CACHE_S = 5.0
 #: The job listing counts as stale after 3 poll intervals, but never sooner than this.
 LISTING_STALE_S = 60
 
@@ -113,6 +115,8 @@ class SlurmRestScheduler(Scheduler):
         self._lock = threading.Lock()
         #: our job id → local time just before its submission (for "not listed yet" vs "gone").
         self._submitted: dict[str, float] = {}
+        self._ping_lock = threading.Lock()
+        self._last_ping: tuple[float, dict[str, ComponentHealth]] | None = None
         if start:
             self.informer.start()
 
@@ -280,9 +284,16 @@ class SlurmRestScheduler(Scheduler):
         checks = {"slurm_token": _check(self.jwt.token), "slurmrestd": ComponentHealth(UNKNOWN),
                   "slurmctld": ComponentHealth(UNKNOWN)}
         if checks["slurm_token"].status == HEALTHY:
-            checks.update(self._ping())
+            checks.update(self._cached_ping())
         checks["job_listing"] = self._listing_health()
         return checks
+
+    def _cached_ping(self) -> dict[str, ComponentHealth]:
+        """At most one ping per HEALTH_CACHE_S however often /health (public) is called."""
+        with self._ping_lock:
+            if self._last_ping is None or self._clock() - self._last_ping[0] >= HEALTH_CACHE_S:
+                self._last_ping = (self._clock(), self._ping())
+            return self._last_ping[1]
 
     def _ping(self) -> dict[str, ComponentHealth]:
         adapter = self.client.adapter

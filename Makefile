@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: system install run dev start stop test test-unit test-integration bench clean
+.PHONY: system install run dev start stop test test-unit test-integration test-stack bench bench-slurm clean
 
 system:  ## Debian packages (HyPhy, python3-venv) when missing
 	@bash scripts/bootstrap.sh
@@ -53,9 +53,19 @@ test-unit: install
 test-integration: system install
 	$(PY) -m pytest -q tests/integration
 
+STACK_URL ?= http://127.0.0.1:9300/api/v1
+STACK_SCHEDULER ?=
+test-stack: install  ## The README's curl example, verbatim, against a running stack (STACK_URL); see scripts/check-stack.sh
+	DATAMONKEY_STACK_URL=$(STACK_URL) DATAMONKEY_STACK_SCHEDULER=$(STACK_SCHEDULER) $(PY) -m pytest -q tests/stack
+
 bench: system install  ## Benchmarks print measured ratios (see README)
 	$(PY) benchmarks/tracker_scale.py
 	$(PY) benchmarks/e2e_overhead.py
+
+bench-slurm: system install  ## Slurm benchmarks against the local cluster (see README)
+	bash scripts/local-slurm.sh start
+	$(PY) benchmarks/poll_fanin.py
+	$(PY) benchmarks/submit_throughput.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache *.egg-info

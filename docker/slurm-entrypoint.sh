@@ -8,9 +8,8 @@
 #   health       the container's health check (controller: an authenticated slurmrestd ping;
 #                compute: this node is up in slurmctld's view)
 #
-# Facts reused from scripts/local-slurm.sh: auth/munge + auth/jwt (key: 32 random bytes, owned by
-# slurm), proctrack/linuxproc, task/none, select/cons_tres, no accounting, slurmrestd as an
-# unprivileged user with SLURM_JWT=daemon and `-s openapi/v0.0.38,openapi/v0.0.37` (the dbv0.0.38
+# slurm.conf comes from scripts/lib/slurm-conf.sh, shared with scripts/local-slurm.sh; as there,
+# slurmrestd runs as an unprivileged user with SLURM_JWT=daemon and `-s openapi/v0.0.38,openapi/v0.0.37` (the dbv0.0.38
 # plugin aborts without slurmdbd). The daemons run in the foreground (-D) under this script; it
 # exits (and the container stops) when any of them exits, and stops them all on SIGTERM.
 set -euo pipefail
@@ -28,6 +27,9 @@ CTLD_HOST=${SLURM_CTLD_HOST:-slurmctld}
 NODES=${SLURM_COMPUTE_NODES:-c1:172.31.250.11,c2:172.31.250.12}
 CTLD_ADDR=${SLURM_CTLD_ADDR:-}
 STATE_DIR=/var/lib/slurm
+
+# shellcheck source=../scripts/lib/slurm-conf.sh
+source /usr/local/lib/datamonkey/slurm-conf.sh
 
 log() { printf 'slurm-entrypoint[%s]: %s\n' "$(hostname)" "$*" >&2; }
 
@@ -64,44 +66,14 @@ make_keys() {  # once per key volume; later starts keep the keys (and so the use
 write_config() {
     local cpus memory
     cpus=${SLURM_NODE_CPUS:-$(nproc)}
-    memory=${SLURM_NODE_MEMORY_MB:-$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10))}
+    memory=${SLURM_NODE_MEMORY_MB:-$(slurm_default_memory_mb)}
     mkdir -p "$CONF_DIR" "$STATE_DIR/ctld" /var/log/slurm
     chown slurm:slurm "$STATE_DIR" "$STATE_DIR/ctld" /var/log/slurm
-    cat >"$CONF_DIR/slurm.conf.tmp" <<EOF
-# Written by docker/slurm-entrypoint.sh (controller) at every start, from the environment.
-ClusterName=${SLURM_CLUSTER_NAME:-datamonkey}
-SlurmctldHost=$CTLD_HOST${CTLD_ADDR:+($CTLD_ADDR)}
-SlurmUser=slurm
-AuthType=auth/munge
-AuthAltTypes=auth/jwt
-AuthAltParameters=jwt_key=$JWT_KEY
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-StateSaveLocation=$STATE_DIR/ctld
-SlurmdSpoolDir=$STATE_DIR/spool
-SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
-SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
-ReturnToService=2
-MailProg=/bin/true
-MinJobAge=300
-EOF
-    local pair names=()
-    for pair in ${NODES//,/ }; do
-        names+=("${pair%%:*}")
-        if [[ $pair == *:* ]]; then
-            echo "NodeName=${pair%%:*} NodeAddr=${pair#*:} CPUs=$cpus RealMemory=$memory State=UNKNOWN"
-        else
-            echo "NodeName=$pair CPUs=$cpus RealMemory=$memory State=UNKNOWN"
-        fi
-    done >>"$CONF_DIR/slurm.conf.tmp"
-    local IFS=,
-    echo "PartitionName=$PARTITION Nodes=${names[*]} Default=YES MaxTime=INFINITE State=UP" >>"$CONF_DIR/slurm.conf.tmp"
+    {
+        echo "# Written by docker/slurm-entrypoint.sh (controller) at every start, from the environment."
+        slurm_conf "${SLURM_CLUSTER_NAME:-datamonkey}" "$CTLD_HOST${CTLD_ADDR:+($CTLD_ADDR)}" "$STATE_DIR" /run \
+            "$JWT_KEY" "$PARTITION" "$cpus" "$memory" ${NODES//,/ }
+    } >"$CONF_DIR/slurm.conf.tmp"
     mv "$CONF_DIR/slurm.conf.tmp" "$CONF_DIR/slurm.conf"
 }
 

@@ -20,8 +20,9 @@ RUN useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/
  && apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends slurmctld slurmrestd \
  && rm -rf /var/lib/apt/lists/*
-# Copied last in each stage, so editing it does not re-run the package installs.
-COPY slurm-entrypoint.sh /usr/local/bin/slurm-entrypoint.sh
+# Copied last in each stage, so editing them does not re-run the package installs.
+COPY scripts/lib/slurm-conf.sh /usr/local/lib/datamonkey/slurm-conf.sh
+COPY docker/slurm-entrypoint.sh /usr/local/bin/slurm-entrypoint.sh
 EXPOSE 6817 6820
 ENTRYPOINT ["/usr/local/bin/slurm-entrypoint.sh"]
 CMD ["controller"]
@@ -30,7 +31,8 @@ FROM common AS compute
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends slurmd hyphy-pt \
  && rm -rf /var/lib/apt/lists/*
-COPY slurm-entrypoint.sh /usr/local/bin/slurm-entrypoint.sh
+COPY scripts/lib/slurm-conf.sh /usr/local/lib/datamonkey/slurm-conf.sh
+COPY docker/slurm-entrypoint.sh /usr/local/bin/slurm-entrypoint.sh
 EXPOSE 6818
 ENTRYPOINT ["/usr/local/bin/slurm-entrypoint.sh"]
 CMD ["compute"]

@@ -12,6 +12,7 @@
 set -euo pipefail
 # shellcheck source=lib/apt.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/slurm-conf.sh"
 
 STATE_DIR=${SLURM_LOCAL_DIR:-/var/lib/datamonkey-slurm}
 RUN_DIR=${SLURM_LOCAL_RUN_DIR:-/run/datamonkey-slurm}
@@ -38,40 +39,21 @@ ensure_users() {
 write_config() {
     mkdir -p "$STATE_DIR"/{ctld,spool} "$RUN_DIR" "$CONF_DIR" /var/log/slurm
     chown slurm:slurm "$STATE_DIR" "$STATE_DIR/ctld" /var/log/slurm
+    # `make dev`'s job directories: reachable by the job user wherever the repository lives
+    # (a clone under /root is not), and the same path for the service and the (only) node.
+    install -d -m 755 "$STATE_DIR/jobs"
+    chmod 755 "$STATE_DIR"
     if [[ ! -s $JWT_KEY ]]; then
         mkdir -p "$(dirname "$JWT_KEY")"
         head -c 32 /dev/urandom >"$JWT_KEY"
     fi
     chown slurm:slurm "$JWT_KEY"
     chmod 600 "$JWT_KEY"
-    local cpus memory
-    cpus=$(nproc)
-    memory=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10))
-    cat >"$CONF_DIR/slurm.conf" <<EOF
-# Written by scripts/local-slurm.sh: single node on loopback, auth/munge + auth/jwt.
-ClusterName=datamonkey
-SlurmctldHost=$NODE(127.0.0.1)
-SlurmUser=slurm
-AuthType=auth/munge
-AuthAltTypes=auth/jwt
-AuthAltParameters=jwt_key=$JWT_KEY
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-StateSaveLocation=$STATE_DIR/ctld
-SlurmdSpoolDir=$STATE_DIR/spool
-SlurmctldPidFile=$RUN_DIR/slurmctld.pid
-SlurmdPidFile=$RUN_DIR/slurmd.pid
-SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
-ReturnToService=2
-MinJobAge=300
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
-PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-EOF
+    {
+        echo "# Written by scripts/local-slurm.sh: single node on loopback, auth/munge + auth/jwt."
+        slurm_conf datamonkey "$NODE(127.0.0.1)" "$STATE_DIR" "$RUN_DIR" "$JWT_KEY" "$PARTITION" "$(nproc)" \
+            "$(slurm_default_memory_mb)" "$NODE:127.0.0.1"
+    } >"$CONF_DIR/slurm.conf"
 }
 
 start_munge() {
@@ -174,6 +156,7 @@ SLURM_REST_API_PATH=/slurm/v0.0.38
 SLURM_QUEUE_NAME=$PARTITION
 SLURM_JWT_KEY_PATH=$JWT_KEY
 SLURM_JWT_USERNAME=$JOB_USER
+JOB_WORK_LOCATION=$STATE_DIR/jobs
 EOF
     ;;
 *)

@@ -2,7 +2,7 @@
 
 Every live module sets `pytestmark = SLURM_LIVE`: the tests are skipped unless slurmrestd
 answers on 127.0.0.1:6820 with a token signed by the cluster's key file (`scripts/local-slurm.sh
-start`), so CI without the cluster skips them. Jobs run as SLURM_JWT_USERNAME (`datamonkey`): the
+start`); with DATAMONKEY_REQUIRE_SLURM=1 (CI) an unusable cluster is an error instead. Jobs run as SLURM_JWT_USERNAME (`datamonkey`): the
 job directories live under a world-traversable directory (pytest's own tmp dirs are 0700 for
 root), and the service chowns each job directory to that user (see slurm_rest/scheduler.py).
 
@@ -63,6 +63,8 @@ def cluster_answers() -> str:
 
 
 WHY_NOT = cluster_answers()
+if WHY_NOT and os.environ.get("DATAMONKEY_REQUIRE_SLURM") == "1":  # CI: a skip would hide a broken cluster
+    raise RuntimeError(f"DATAMONKEY_REQUIRE_SLURM=1 but the local Slurm cluster is not usable: {WHY_NOT}")
 SLURM_LIVE = [*INTEGRATION, pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "cluster available")]
 
 
@@ -89,8 +91,8 @@ def work_root():
 def slurm_settings(stores: Path, work: Path, **extra: Any) -> dict[str, Any]:
     """App settings for the local cluster; a restarted app reuses the same `stores` and `work`."""
     settings = {
-        **store_settings(stores), "JOB_WORK_LOCATION": str(work),
-        "HYPHY_BINARY": "auto", "SLURM_POLL_SECS": 1, **cluster_env(), **extra,
+        **store_settings(stores), "HYPHY_BINARY": "auto", "SLURM_POLL_SECS": 1, **cluster_env(),
+        "JOB_WORK_LOCATION": str(work), **extra,
     }
     assert settings["SCHEDULER_TYPE"] == "SlurmRestScheduler"
     return settings

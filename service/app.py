@@ -31,7 +31,7 @@ from service.api import operation_table
 from service.config import Settings
 from service.datasets.service import DatasetService
 from service.errors import ApiError, ClientError, FieldError, InvalidRequest, NotFound
-from service.identity import Sessions
+from service.identity import Sessions, load_api_tokens
 from service.jobs import JobService
 from service.observability import RequestIdMiddleware, configure_logging, current_request_id
 from service.schedulers import build_scheduler
@@ -108,7 +108,8 @@ def build_services(settings: Settings) -> Services:
     atexit.register(scheduler.shutdown)
     return Services(
         settings=settings,
-        sessions=Sessions(settings.SESSION_LOCATION, settings.SESSION_MODE),
+        sessions=Sessions(settings.SESSION_LOCATION, settings.SESSION_MODE,
+                          load_api_tokens(settings.SERVICE_API_TOKENS, settings.SERVICE_API_TOKENS_FILE)),
         datasets=DatasetService(dataset_tracker, settings.DATASET_MAX_BYTES, jobs.active_using),
         jobs=jobs,
         scheduler=scheduler,

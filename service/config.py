@@ -55,6 +55,9 @@ class Settings:
     JOB_WORK_LOCATION: Path = Path("data/jobs")
     SESSION_LOCATION: Path = Path("data/sessions")
     SESSION_MODE: str = "anonymous"
+    # ours: locked-down mode for shared deployments: only these user tokens are accepted
+    SERVICE_API_TOKENS: str = ""
+    SERVICE_API_TOKENS_FILE: str = ""
     DATASET_MAX_BYTES: int = 100 * 1024 * 1024
     HYPHY_BINARY: str = "auto"
     LOCAL_MAX_CONCURRENT_JOBS: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -92,6 +95,15 @@ class Settings:
         _choice("DATASET_TRACKER_TYPE", self.DATASET_TRACKER_TYPE, DATASET_TRACKER_TYPES)
         _choice("JOB_TRACKER_TYPE", self.JOB_TRACKER_TYPE, JOB_TRACKER_TYPES)
         _choice("SESSION_MODE", self.SESSION_MODE, SESSION_MODES)
+        if self.SESSION_MODE == "auto" and (self.SERVICE_API_TOKENS or self.SERVICE_API_TOKENS_FILE):
+            raise ConfigError("SERVICE_API_TOKENS / SERVICE_API_TOKENS_FILE (only configured tokens) and "
+                              "SESSION_MODE=auto (tokens issued on upload) cannot be combined")
+        from service.identity import load_api_tokens
+
+        try:
+            load_api_tokens(self.SERVICE_API_TOKENS, self.SERVICE_API_TOKENS_FILE)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         _choice("LOG_LEVEL", self.LOG_LEVEL.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
         if not 1 <= self.SERVICE_DATAMONKEY_PORT <= 65535:
             raise ConfigError(f"SERVICE_DATAMONKEY_PORT must be 1-65535, got {self.SERVICE_DATAMONKEY_PORT}")

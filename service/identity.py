@@ -46,12 +46,18 @@ def token_hash(token: str) -> str:
 
 
 class Sessions:
-    """Issued session tokens, stored as hashes under SESSION_LOCATION (auto mode only)."""
+    """Issued session tokens, stored as hashes under SESSION_LOCATION (auto mode only).
 
-    def __init__(self, root: Path, mode: str):
+    `api_tokens` (SERVICE_API_TOKENS / SERVICE_API_TOKENS_FILE) locks the service down for shared
+    deployments: only those tokens are accepted and token-less requests get 401.
+    """
+
+    def __init__(self, root: Path, mode: str, api_tokens: frozenset[str] = frozenset()):
         self.root = Path(root)
         self.mode = mode
         self.root.mkdir(parents=True, exist_ok=True)
+        #: Hashes of the configured tokens only; the tokens themselves are not kept.
+        self._api_token_hashes = frozenset(token_hash(t) for t in api_tokens)
 
     def resolve(self, token: str | None, *, may_open_session: bool = False) -> Identity:
         """The identity for a request carrying `token` (None or "" when it sent none)."""
@@ -59,9 +65,13 @@ class Sessions:
             if len(token) > MAX_TOKEN_LENGTH:
                 raise Unauthorized("Unauthorized: user token is too long")
             digest = token_hash(token)
+            if self._api_token_hashes and not self._configured(digest):
+                raise Unauthorized("Unauthorized: Invalid user token")
             if self.mode == "auto" and not self._issued(digest):
                 raise Unauthorized("Unauthorized: Invalid user token")
             return Identity(owner=f"u{digest[:40]}")
+        if self._api_token_hashes:
+            raise Unauthorized("Unauthorized: this server requires a user token (header user_token)")
         if self.mode != "auto":
             return Identity(owner=ANONYMOUS)
         if may_open_session:
@@ -75,12 +85,37 @@ class Sessions:
             digest = token_hash(identity.new_token)
             atomic_write_bytes(sharded(self.root, digest), digest.encode())
 
+    def _configured(self, digest: str) -> bool:
+        # compare against every hash, so the time taken does not depend on which one matches
+        return sum(hmac.compare_digest(digest, known) for known in self._api_token_hashes) > 0
+
     def _issued(self, digest: str) -> bool:
         try:
             stored = sharded(self.root, digest).read_bytes()
         except FileNotFoundError:
             return False
         return hmac.compare_digest(stored, digest.encode())
+
+
+MIN_API_TOKEN_LENGTH = 16
+
+
+def load_api_tokens(inline: str, path: str) -> frozenset[str]:
+    """SERVICE_API_TOKENS (comma-separated) plus SERVICE_API_TOKENS_FILE (one per line, `#`
+    comments). Raises ValueError naming the variable, never the token."""
+    tokens: list[tuple[str, str]] = [("SERVICE_API_TOKENS", t.strip()) for t in inline.split(",") if t.strip()]
+    if path:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise ValueError(f"SERVICE_API_TOKENS_FILE {path} cannot be read: {exc.strerror}") from None
+        tokens += [("SERVICE_API_TOKENS_FILE", line.strip()) for line in lines
+                   if line.strip() and not line.lstrip().startswith("#")]
+    for variable, token in tokens:
+        if not MIN_API_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH or any(c.isspace() for c in token):
+            raise ValueError(f"{variable}: every token must be {MIN_API_TOKEN_LENGTH}-{MAX_TOKEN_LENGTH} "
+                             "characters without spaces")
+    return frozenset(token for _, token in tokens)
 
 
 def require_owner(identity: Identity, owner: str, what: str) -> None:

@@ -1,10 +1,13 @@
 """The Slurm batch script: golden string, every word quoted, unsafe values refused."""
 
+import json
 import subprocess
+import sys
 
 import pytest
 
 from service.schedulers.slurm_rest.script import build_script
+from tests.payloads import payloads
 
 GOLDEN = """#!/bin/bash
 # datamonkey job 0123abcd: written by service/schedulers/slurm_rest/script.py
@@ -44,3 +47,19 @@ def test_script_runs_and_records_the_exit_status(tmp_path):
     assert (tmp_path / "stderr.log").read_text() == "err\n"
     assert (tmp_path / "exit_status").read_text() == "3\n"
     assert not (tmp_path / "exit_status.tmp").exists()
+
+
+def test_hostile_words_reach_the_command_verbatim_and_nothing_runs(tmp_path):
+    """Every hostile payload (tests/payloads.py) as an argv word, run by bash."""
+    canary = tmp_path / "canary"
+    words = [p for p in payloads(str(canary)) if p and not any(ord(c) < 32 or ord(c) == 127 for c in p)]
+    refused = [p for p in payloads(str(canary)) if p not in words]
+    for word in refused:  # empty or with control characters: never written into a script
+        with pytest.raises(ValueError):
+            build_script("t1", tmp_path, ["/bin/true", word])
+    recorder = [sys.executable, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"]
+    script = build_script("t1", tmp_path, [*recorder, *words])
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "stdout.log").read_text()) == words
+    assert not canary.exists() and len(words) >= 30

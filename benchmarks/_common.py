@@ -1,7 +1,8 @@
-"""Helpers shared by the Slurm benchmarks (poll_fanin.py, submit_throughput.py).
+"""Helpers shared by the service benchmarks (e2e_overhead.py, poll_fanin.py, submit_throughput.py).
 
 * `Server`       : `python -m service` as a subprocess on 127.0.0.1, every store in a temp dir,
-                   configured from the environment plus overrides (e.g. the local Slurm cluster).
+                   configured from the environment plus overrides (e.g. the local Slurm cluster,
+                   or LOCAL_MAX_CONCURRENT_JOBS=1 for the local scheduler).
 * `CountingProxy`: a threaded HTTP proxy on 127.0.0.1 that forwards every request to slurmrestd
                    and records (method, path, status, time) of each; header values (the JWT) are
                    passed through untouched and never printed.
@@ -9,6 +10,7 @@
                    service's own `SlurmJWTManager` from the cluster's key file.
 * `slurm_env()`  : `scripts/local-slurm.sh env`, the settings that point the service at the
                    local cluster.
+* `keep_or_remove()`: the end of every run: keep the work dir (--keep) or delete it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +111,14 @@ def work_root(prefix: str) -> Path:
     return root
 
 
+def keep_or_remove(base: Path, keep: bool, indent: str = "") -> None:
+    """Print that `base` was kept (`keep`, the scripts' --keep), else delete it silently."""
+    if keep:
+        print(f"{indent}kept {base}")
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def tiny_fasta() -> bytes:
     """The adh alignment cut to its first 30 codons with the tree appended (FEL: ~2 s)."""
     records = ADH_FASTA.read_text().split(">")[1:]
@@ -145,18 +156,25 @@ class Server:
                                         stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.http = requests.Session()
 
-    def wait_healthy(self, timeout: float = 60.0) -> float:
+    def wait_healthy(self, timeout: float = 60.0, interval: float = 0.2, request_timeout: float = 10.0) -> float:
+        """Seconds until GET /health answered 200, polled every `interval` s (each request may take
+        `request_timeout` s: with Slurm the health check pings slurmrestd)."""
         start = now()
         while now() - start < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}; log: {self.log_path}")
             try:
-                if self.http.get(f"{self.url}/health", timeout=10).status_code == 200:
+                if self.http.get(f"{self.url}/health", timeout=request_timeout).status_code == 200:
                     return now() - start
             except requests.ConnectionError:
                 pass
-            time.sleep(0.2)
+            time.sleep(interval)
         raise RuntimeError(f"server not healthy after {timeout} s; log: {self.log_path}")
+
+    def announce(self, **wait_options: float) -> None:
+        """wait_healthy(**wait_options), then print the server's pid, port and start-up time."""
+        print(f"server pid {self.process.pid} on 127.0.0.1:{self.port}, healthy after "
+              f"{self.wait_healthy(**wait_options):.1f} s")
 
     def cpu(self) -> float:
         return process_cpu(self.process.pid)

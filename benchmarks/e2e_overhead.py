@@ -51,9 +51,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,25 +58,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ADH_NEXUS, HYPHY_ROOT, Server, keep_or_remove, now  # puts the repo root on sys.path
 
-from service import hyphy  # noqa: E402
+from service import hyphy
 
 DATA = {
-    "adh": Path("/usr/share/hyphy/TemplateBatchFiles/Miscellaneous/phylohandbook/datasets/Drosophilia_adh.nex"),
-    "integrase": Path("/usr/share/hyphy/data/integrase_BDA.nex"),
+    "adh": ADH_NEXUS,
+    "integrase": HYPHY_ROOT / "data/integrase_BDA.nex",
 }
 TARGET = 1.02
 METHOD = "meme"
 # perf_counter is the clock for durations; file mtimes are wall-clock: convert with this offset.
 WALL_OFFSET = time.time() - time.perf_counter()
-
-
-def now() -> float:
-    return time.perf_counter()
 
 
 def file_time(path: Path, birth: bool = False) -> float | None:
@@ -97,22 +89,10 @@ def file_time(path: Path, birth: bool = False) -> float | None:
     return value - WALL_OFFSET
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # -- bare HyPhy ------------------------------------------------------------------------------
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu(pid: int) -> float:
-    """utime + stime of a running process in seconds (/proc/<pid>/stat fields 14, 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_bare(binary: str, content: bytes, workdir: Path, cpus: int) -> tuple[float, float]:
@@ -125,7 +105,8 @@ def run_bare(binary: str, content: bytes, workdir: Path, cpus: int) -> tuple[flo
     with open(workdir / "stdout.log", "wb") as out, open(workdir / "stderr.log", "wb") as err:
         cpu0, start = children_cpu(), now()
         code = subprocess.run([binary, f"CPU={cpus}", METHOD, "--alignment", str(alignment), "--output", str(output)],
-                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir, env=env).returncode
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir, env=env,
+                              check=False).returncode
         elapsed, cpu = now() - start, children_cpu() - cpu0
     if code != 0 or output.stat().st_size == 0:
         raise RuntimeError(f"bare HyPhy failed (exit {code}); see {workdir}")
@@ -134,101 +115,47 @@ def run_bare(binary: str, content: bytes, workdir: Path, cpus: int) -> tuple[flo
 
 
 # -- the service -----------------------------------------------------------------------------
-class Server:
-    def __init__(self, base: Path):
-        self.base = base
-        base.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.work = base / "jobs"
-        env = dict(os.environ)
-        env.update({
-            "SERVICE_DATAMONKEY_PORT": str(self.port),
-            "SERVICE_HOST": "127.0.0.1",
-            "DATASET_LOCATION": str(base / "datasets"),
-            "JOB_TRACKER_LOCATION": str(base / "job-tracker"),
-            "JOB_WORK_LOCATION": str(self.work),
-            "SESSION_LOCATION": str(base / "sessions"),
-            "LOCAL_MAX_CONCURRENT_JOBS": "1",
-        })
-        self.log_path = base / "server.log"
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-m", "service"], cwd=ROOT, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        self.http = requests.Session()
-
-    def wait_healthy(self, timeout: float = 60.0) -> float:
-        start = now()
-        while now() - start < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; log: {self.log_path}")
-            try:
-                if self.http.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return now() - start
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not healthy after {timeout} s; log: {self.log_path}")
-
-    def stop(self) -> None:
-        self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-    def run_job(self, content: bytes, name: str, poll: float) -> dict:
-        timings: dict = {}
-        server_cpu0 = process_cpu(self.process.pid)
-        t0 = now()
-        meta = {"name": name, "type": "alignment", "description": "e2e overhead benchmark"}
-        response = self.http.post(f"{self.url}/datasets", files={"file": (name, content)},
-                                  data={"meta": json.dumps(meta)}, timeout=60)
-        t1 = now()
-        if response.status_code != 201:
-            raise RuntimeError(f"upload failed: {response.status_code} {response.text}")
-        body = {"alignment": response.json()["datasets"][0]["id"]}
-        response = self.http.post(f"{self.url}/methods/{METHOD}-start", json=body, timeout=60)
-        t2 = now()
+def run_service(server: Server, content: bytes, name: str, poll: float) -> dict:
+    """Timings of one job through the service: upload, start, poll the result every `poll` s."""
+    timings: dict = {}
+    server_cpu0 = server.cpu()
+    t0 = now()
+    body = {"alignment": server.upload(content, name)}
+    t1 = now()
+    job = server.start(METHOD, body)
+    t2 = now()
+    if job["status"] not in ("queued", "running"):
+        raise RuntimeError(f"start returned a job that is not new: {job}")
+    polls = []
+    next_poll = t2 + poll
+    while True:
+        time.sleep(max(0.0, next_poll - now()))
+        sent = now()
+        response = server.http.post(f"{server.url}/methods/{METHOD}-result", json=body, timeout=60)
+        received = now()
+        polls.append(received - sent)
         if response.status_code != 200:
-            raise RuntimeError(f"start failed: {response.status_code} {response.text}")
-        job = response.json()
-        if job["status"] not in ("queued", "running"):
-            raise RuntimeError(f"start returned a job that is not new: {job}")
-        polls = []
-        next_poll = t2 + poll
-        while True:
-            time.sleep(max(0.0, next_poll - now()))
-            sent = now()
-            response = self.http.post(f"{self.url}/methods/{METHOD}-result", json=body, timeout=60)
-            received = now()
-            polls.append(received - sent)
-            if response.status_code != 200:
-                raise RuntimeError(f"result poll failed: {response.status_code} {response.text}")
-            status = response.json()
-            if status["status"] == "completed":
-                result = status["result"]
-                break
-            if status["status"] == "error":
-                raise RuntimeError(f"job failed: {status.get('error_message')}")
-            next_poll = sent + poll
-        t3 = now()
-        timings["server_cpu"] = process_cpu(self.process.pid) - server_cpu0
-        if not isinstance(result, dict) or "MLE" not in result:
-            raise RuntimeError("completed response without a MEME result")
-        workdir = self.work / job["job_id"]
-        hyphy_start = file_time(workdir / hyphy.STDOUT, birth=True) or file_time(workdir / "runner.pid")
-        hyphy_end = file_time(workdir / hyphy.EXIT_STATUS)
-        timings.update(total=t3 - t0, upload=t1 - t0, start=t2 - t1, polls=len(polls),
-                       last_poll=polls[-1], poll_median=statistics.median(polls),
-                       result_bytes=len(response.content), job_id=job["job_id"])
-        if hyphy_start is not None and hyphy_end is not None:
-            timings.update(launch=hyphy_start - t1, hyphy=hyphy_end - hyphy_start, end_to_result=t3 - hyphy_end)
-        return timings
+            raise RuntimeError(f"result poll failed: {response.status_code} {response.text}")
+        status = response.json()
+        if status["status"] == "completed":
+            result = status["result"]
+            break
+        if status["status"] == "error":
+            raise RuntimeError(f"job failed: {status.get('error_message')}")
+        next_poll = sent + poll
+    t3 = now()
+    timings["server_cpu"] = server.cpu() - server_cpu0
+    if not isinstance(result, dict) or "MLE" not in result:
+        raise RuntimeError("completed response without a MEME result")
+    workdir = server.work / job["job_id"]
+    hyphy_start = file_time(workdir / hyphy.STDOUT, birth=True) or file_time(workdir / "runner.pid")
+    hyphy_end = file_time(workdir / hyphy.EXIT_STATUS)
+    timings.update(total=t3 - t0, upload=t1 - t0, start=t2 - t1, polls=len(polls),
+                   last_poll=polls[-1], poll_median=statistics.median(polls),
+                   result_bytes=len(response.content), job_id=job["job_id"])
+    if hyphy_start is not None and hyphy_end is not None:
+        timings.update(launch=hyphy_start - t1, hyphy=hyphy_end - hyphy_start, end_to_result=t3 - hyphy_end)
+    return timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,12 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"e2e overhead: MEME, HyPhy {binary}, CPU={args.cpus}, poll {args.poll} s, {args.repeats} pairs, "
           f"work dir {base}")
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    server = Server(base / "service")
+    server = Server(base / "service", {"LOCAL_MAX_CONCURRENT_JOBS": "1"})
     bare: list[float] = []
     served: list[dict] = []
     try:
-        print(f"server pid {server.process.pid} on 127.0.0.1:{server.port}, healthy after "
-              f"{server.wait_healthy():.1f} s")
+        server.announce(interval=0.1, request_timeout=2.0)
 
         data = args.data
         first_bare = None
@@ -279,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             bare.append(seconds)
             print(f"  B{i + 1} bare     {seconds:8.2f} s   (load {os.getloadavg()[0]:.2f}; "
                   f"HyPhy CPU {cpu:.2f} s = {cpu / seconds * 100:.0f} % of wall)", flush=True)
-            t = server.run_job(variant, f"{data}-{i}.nex", args.poll)
+            t = run_service(server, variant, f"{data}-{i}.nex", args.poll)
             served.append(t)
             print(f"  S{i + 1} service  {t['total']:8.2f} s   (load {os.getloadavg()[0]:.2f}; "
                   f"HyPhy inside {t.get('hyphy', float('nan')):.2f} s, {t['polls']} polls, "
@@ -316,10 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         print(f"\nserver stopped (exit {server.process.returncode}; uvicorn re-raises SIGTERM after a graceful "
               f"shutdown, so -15 is normal)")
-        if args.keep:
-            print(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        keep_or_remove(base, args.keep)
     return 0
 
 

@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import sys
 import threading
 import time
@@ -79,6 +78,7 @@ from _common import (
     Server,
     SlurmRaw,
     daemon_pids,
+    keep_or_remove,
     now,
     percentile,
     restart_warning,
@@ -205,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                        "LOG_LEVEL": "WARNING"})
     job_id = None
     try:
-        print(f"server pid {server.process.pid} on 127.0.0.1:{server.port}, healthy after "
-              f"{server.wait_healthy():.1f} s")
+        server.announce()
         dataset = server.upload(ADH_NEXUS.read_bytes(), "adh.nex")
         body = {"alignment": dataset, "resample": args.resample}
         job = server.start(METHOD, body)
@@ -298,10 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy.stop()
         raw.close()
         print(f"server stopped (exit {code}; -15 after a graceful SIGTERM is normal), proxy stopped")
-        if args.keep:
-            print(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        keep_or_remove(base, args.keep)
     return 0
 
 

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import threading
@@ -74,6 +73,7 @@ from _common import (
     Server,
     SlurmRaw,
     daemon_pids,
+    keep_or_remove,
     now,
     percentile,
     restart_warning,
@@ -109,6 +109,18 @@ def run_batch(indices: list[int], concurrency: int, submit_one) -> float:
     for session in sessions:
         session.close()
     return elapsed
+
+
+def tally(call, items) -> Counter:
+    """`call(item)` for every item: counts of its results (HTTP statuses) and of the names of the
+    request exceptions raised instead."""
+    outcomes: Counter = Counter()
+    for item in items:
+        try:
+            outcomes[call(item)] += 1
+        except requests.RequestException as exc:
+            outcomes[type(exc).__name__] += 1
+    return outcomes
 
 
 def ms(value: float) -> str:
@@ -184,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     proxy_marks: dict[str, list[tuple[int, int]]] = {"service": [], "raw": []}
     try:
-        print(f"server pid {server.process.pid} on 127.0.0.1:{server.port}, healthy after "
-              f"{server.wait_healthy():.1f} s")
+        server.announce()
         with requests.Session() as warm:
             submit_service(args.count, warm, timed=False)  # index `count`: distinct from the timed ones
             submit_raw(args.count, warm, timed=False)
@@ -244,21 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print("\ncleaning up")
         t0 = now()
-        deleted: Counter = Counter()
-        for job_id in service_jobs:
-            try:
-                deleted[server.delete_job(job_id)] += 1
-            except requests.RequestException as exc:
-                deleted[type(exc).__name__] += 1
+        deleted = tally(server.delete_job, service_jobs)
         print(f"  service DELETE /api/v1/jobs/{{id}} x {len(service_jobs)}: "
               f"{', '.join(f'{k}: {v}' for k, v in deleted.items()) or 'none'} ({now() - t0:.1f} s)")
         t0 = now()
-        cancelled: Counter = Counter()
-        for slurm_id in raw_jobs:
-            try:
-                cancelled[raw.cancel(slurm_id)] += 1
-            except requests.RequestException as exc:
-                cancelled[type(exc).__name__] += 1
+        cancelled = tally(raw.cancel, raw_jobs)
         print(f"  raw DELETE /slurm/.../job/{{id}} x {len(raw_jobs)}: "
               f"{', '.join(f'HTTP {k}: {v}' for k, v in cancelled.items()) or 'none'} ({now() - t0:.1f} s; "
               f"a job that already finished answers with an error, which is fine)")
@@ -274,10 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if proxy:
             proxy.stop()
         print(f"  server stopped (exit {code}; -15 after a graceful SIGTERM is normal)")
-        if args.keep:
-            print(f"  kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        keep_or_remove(base, args.keep, indent="  ")
     return 0
 
 

@@ -57,8 +57,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.methods import get_method  # noqa: E402
-from service.trackers.jobs import (  # noqa: E402
+from service.methods import get_method
+from service.trackers.jobs import (
     COMPLETED,
     ERROR,
     QUEUED,
@@ -96,7 +96,7 @@ class JobFactory:
             self.options[method_id] = (options, vars(method.resources).copy())
 
     def _hex(self, n: int) -> str:
-        return "%0*x" % (n, self.rng.getrandbits(4 * n))
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     def make(self, historical: bool = True, active_fraction: float = 0.0) -> JobRecord:
         method_id = self.rng.choice(METHODS)
@@ -162,7 +162,7 @@ def build(root: Path, n: int, factory: JobFactory, active_fraction: float, label
 
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(fn, *args) -> float:

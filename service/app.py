@@ -33,6 +33,7 @@ from service.datasets.service import DatasetService
 from service.errors import ApiError, ClientError, FieldError, InvalidRequest, NotFound
 from service.identity import Sessions, load_api_tokens
 from service.jobs import JobService
+from service.limits import BodyLimitMiddleware
 from service.observability import RequestIdMiddleware, configure_logging, current_request_id
 from service.schedulers import build_scheduler
 from service.schedulers.base import Scheduler
@@ -60,6 +61,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent))
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING,
+                       request_max_bytes=settings.REQUEST_MAX_BYTES, upload_max_bytes=settings.DATASET_MAX_BYTES)
     spec = copy.deepcopy(load_spec())  # Connexion resolves $refs in place
     app.add_api(
         spec,

@@ -59,6 +59,7 @@ class Settings:
     SERVICE_API_TOKENS: str = ""
     SERVICE_API_TOKENS_FILE: str = ""
     DATASET_MAX_BYTES: int = 100 * 1024 * 1024
+    REQUEST_MAX_BYTES: int = 1024 * 1024  # ours: any request body but an upload
     HYPHY_BINARY: str = "auto"
     LOCAL_MAX_CONCURRENT_JOBS: int = field(default_factory=lambda: os.cpu_count() or 1)
     LOG_LEVEL: str = "INFO"
@@ -107,7 +108,7 @@ class Settings:
         _choice("LOG_LEVEL", self.LOG_LEVEL.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
         if not 1 <= self.SERVICE_DATAMONKEY_PORT <= 65535:
             raise ConfigError(f"SERVICE_DATAMONKEY_PORT must be 1-65535, got {self.SERVICE_DATAMONKEY_PORT}")
-        for name in ("DATASET_MAX_BYTES", "LOCAL_MAX_CONCURRENT_JOBS", "SLURM_JWT_EXPIRATION_SECS",
+        for name in ("DATASET_MAX_BYTES", "REQUEST_MAX_BYTES", "LOCAL_MAX_CONCURRENT_JOBS", "SLURM_JWT_EXPIRATION_SECS",
                      "SLURM_JWT_REFRESH_SECS", "SLURM_POLL_SECS"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")

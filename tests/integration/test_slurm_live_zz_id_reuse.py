@@ -1,6 +1,8 @@
 """Live Slurm: job-id reuse after a cluster state reset (runs last: `zz` in the name).
 
-slurmctld is restarted with an empty StateSaveLocation, so it hands out job ids 1, 2, … again.
+slurmctld is restarted with an empty StateSaveLocation, so it hands out job ids 1, 2, … again
+(once before the test's own jobs, so their ids are small whatever the cluster ran before, and
+once after them).
 Jobs are then submitted straight to slurmrestd until our old jobs' ids are taken; the job at each
 old id even carries the *same name* as ours (`datamonkey-<our id>`), so only Slurm's submit time
 (kept in our record's native id `<slurm id>@<submit time>`) tells them apart.
@@ -20,7 +22,6 @@ from __future__ import annotations
 import shutil
 import time
 
-import pytest
 
 from tests.integration.helpers import describe, result_by_id, services, start
 from tests.integration.slurm_helpers import (
@@ -43,16 +44,27 @@ from tests.integration.slurm_helpers import (
 pytestmark = SLURM_LIVE
 
 FILLER = "#!/bin/bash\ntrue\n"
-#: Slurm ids to hand out again after the reset, at most (one tiny filler job per id).
+#: Slurm ids to hand out again after the second reset, at most (one tiny filler job per id).
 MAX_REUSED_ID = 1000
 IMPOSTOR = "#!/bin/bash\nsleep 300\n"
 
 
+def reset_ctld_state(keep_as=None) -> None:
+    """slurmctld restarted on an empty StateSaveLocation (the old one kept as `keep_as`, or dropped)."""
+    stop_daemon("slurmctld")
+    if keep_as is not None:
+        CTLD_STATE.rename(keep_as)
+    else:
+        shutil.rmtree(CTLD_STATE)
+    start_cluster()  # local-slurm.sh creates the empty state directory
+
+
 def test_reused_slurm_ids_never_leak_into_old_jobs(tmp_path, work_root):
+    saved = CTLD_STATE.with_name(f"ctld.saved-{int(time.time())}")
+    reset_ctld_state(keep_as=saved)  # ids start at 1 again, so few filler jobs reach ours below
     app = build_slurm_app(tmp_path, work_root)
     client = app.test_client()
     tracker = services(app).jobs.tracker
-    saved = CTLD_STATE.with_name(f"ctld.saved-{int(time.time())}")
     submitted: list[int] = []
     try:
         a = start(client, "fel", fel_body(client, resample=0))
@@ -64,13 +76,10 @@ def test_reused_slurm_ids_never_leak_into_old_jobs(tmp_path, work_root):
         wait_slurm_state(ids[b["job_id"]][0], ("COMPLETED",), deadline_s=600)
         assert tracker.get(b["job_id"]).state in ("queued", "running")  # B's end not seen yet
 
-        if max(slurm_id for slurm_id, _ in ids.values()) > MAX_REUSED_ID:
-            pytest.skip(f"the cluster's job ids are past {MAX_REUSED_ID}: too many jobs to reach them again")
+        assert max(slurm_id for slurm_id, _ in ids.values()) <= MAX_REUSED_ID, ids
 
-        # -- reset: slurmctld with an empty state directory (local-slurm.sh creates it) ----------
-        stop_daemon("slurmctld")
-        CTLD_STATE.rename(saved)
-        start_cluster()
+        # -- reset: slurmctld with an empty state directory again ----------------------------------
+        reset_ctld_state()
         by_slurm_id = {slurm_id: job_id for job_id, (slurm_id, _) in ids.items()}
         while not submitted or submitted[-1] < max(by_slurm_id):
             expected = (submitted[-1] + 1) if submitted else 1

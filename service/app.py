@@ -61,6 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent))
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(ControlCharacterPathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING,
                        request_max_bytes=settings.REQUEST_MAX_BYTES, upload_max_bytes=settings.DATASET_MAX_BYTES)
     spec = copy.deepcopy(load_spec())  # Connexion resolves $refs in place
@@ -86,6 +87,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
     flask_app.register_error_handler(ApiError, _flask_api_error)
     flask_app.register_error_handler(HTTPException, _flask_http_error)
     flask_app.register_error_handler(Exception, _flask_unexpected)
+    flask_app.before_request(_read_chunked_bodies)
     flask_app.after_request(_pretty_print)
     return app
 
@@ -113,10 +115,28 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         sessions=Sessions(settings.SESSION_LOCATION, settings.SESSION_MODE,
                           load_api_tokens(settings.SERVICE_API_TOKENS, settings.SERVICE_API_TOKENS_FILE)),
-        datasets=DatasetService(dataset_tracker, settings.DATASET_MAX_BYTES, jobs.active_using),
+        datasets=DatasetService(dataset_tracker, settings.DATASET_MAX_BYTES, jobs.active_using,
+                                max_sequences=settings.DATASET_MAX_SEQUENCES, max_sites=settings.DATASET_MAX_SITES),
         jobs=jobs,
         scheduler=scheduler,
     )
+
+
+class ControlCharacterPathGuard:
+    """ASGI middleware: a path with a control character (e.g. `%0A` in an id) is a 404.
+
+    Connexion mounts the API on a `.*` pattern, which stops at a newline: such a request bypassed
+    Connexion's routing and validation, reached the Flask route (whose converter accepts it) and
+    crashed there (500, "Working outside of operation context"). No route or id has one.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and any(ord(c) < 0x20 or ord(c) == 0x7F for c in scope.get("path", "")):
+            raise StarletteHTTPException(404)
+        await self.app(scope, receive, send)
 
 
 # -- error rendering --------------------------------------------------------------------------
@@ -187,6 +207,16 @@ def _flask_http_error(exc: HTTPException):
 def _flask_unexpected(exc: Exception):
     log.exception("unhandled error", exc_info=exc)
     return _body(ApiError("internal server error")), 500
+
+
+def _read_chunked_bodies():
+    """A chunked body (no Content-Length) reaches Flask as a stream that ends with the body, but
+    Werkzeug reads nothing from a stream of unknown length unless the server says it is
+    terminated: an upload sent chunked was refused as "file required". MAX_CONTENT_LENGTH and
+    the BodyLimitMiddleware still bound it."""
+    environ = request.environ
+    if "CONTENT_LENGTH" not in environ and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        environ["wsgi.input_terminated"] = True
 
 
 def _pretty_print(response):

@@ -63,6 +63,9 @@ class Settings:
     HYPHY_BINARY: str = "auto"
     LOCAL_MAX_CONCURRENT_JOBS: int = field(default_factory=lambda: os.cpu_count() or 1)
     LOG_LEVEL: str = "INFO"
+    # ours: largest dataset accepted at upload (422 above it); 0 = unlimited
+    DATASET_MAX_SEQUENCES: int = 5000
+    DATASET_MAX_SITES: int = 100_000
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, Any]) -> "Settings":
@@ -115,6 +118,9 @@ class Settings:
         for name in RESOURCE_OVERRIDES:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (the method's default) or more, got {getattr(self, name)}")
+        for name in ("DATASET_MAX_SEQUENCES", "DATASET_MAX_SITES"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (unlimited) or a positive integer, got {getattr(self, name)}")
         if self.SCHEDULER_TYPE == "SlurmRestScheduler":
             self._validate_slurm()
 

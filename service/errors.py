@@ -128,3 +128,20 @@ class ServiceUnavailable(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """503 with Retry-After: a store cannot be written (full, read-only, not permitted).
+
+    Raised instead of the OSError, after the partial write was removed: nothing was half-written.
+    `store` names which one ("job tracker", "dataset store", …); the path stays in the log only."""
+
+    def __init__(self, store: str, error: OSError, retry_after: int = 60):
+        import errno
+
+        problem = {errno.ENOSPC: "is full", errno.EDQUOT: "is over its quota", errno.EROFS: "is read-only",
+                   errno.EACCES: "is not writable", errno.EPERM: "is not writable"}.get(error.errno, "cannot be written")
+        super().__init__(f"{store} storage {problem} ({error.strerror or error})", retry_after,
+                         code="storage_unavailable")
+        self.store = store
+        self.errno = error.errno

@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from service import hyphy
-from service.datasets.intake import has_embedded_tree, tree_labels
-from service.errors import FieldError, InvalidRequest, MethodNotAvailable, NotFound, ServiceUnavailable
+from service.datasets import checks
+from service.datasets.intake import has_embedded_tree
+from service.datasets.profile import TreeProfile
+from service.errors import (
+    FieldError,
+    InvalidRequest,
+    MethodNotAvailable,
+    NotFound,
+    ServiceUnavailable,
+    StorageUnavailable,
+)
 from service.identity import Identity, require_owner
 from service.methods import Method, Resources, get_method
-from service.methods.options import BRANCH_KEYWORDS
+from service.methods.options import BRANCH_KEYWORDS, GENETIC_CODES
 from service.schedulers.base import (
     ACTIVE,
     FINISHED,
@@ -35,6 +44,7 @@ from service.schedulers.base import (
     SchedulerUnavailable,
 )
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
+from service.trackers.fs import storage_guard
 from service.trackers.jobs import COMPLETED, ERROR, RUNNING, FileJobTracker, JobRecord, new_job_id, utc_now
 
 log = logging.getLogger(__name__)
@@ -60,6 +70,7 @@ class JobService:
         if not self.scheduler.accepts_credentials:
             credentials = None
         method, record, inputs = self._plan(identity, method_id, body, credentials.user if credentials else "")
+        self._check_content(method, inputs, record.options)  # here, not in _plan: result polls stay cheap
         job, created = self.tracker.create_or_get(record, reuse=lambda old: old.state != ERROR)
         if not created:
             return self.refresh(job)
@@ -88,9 +99,9 @@ class JobService:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
         dataset_ids, options = method.normalize(body)
         records = {role: self._dataset(identity, role, ds_id) for role, ds_id in dataset_ids.items() if ds_id}
-        _check_data_kind(method, records)
-        tree_text = self._check_tree(method, records, options)
-        self._check_labels(method, options, tree_text)
+        _check_data_kind(method, records, options)
+        tree = self._check_tree(method, records, options)
+        self._check_labels(method, options, tree)
         inputs = {role: rec.content_sha256 for role, rec in records.items()}
         key_material = json.dumps(
             {"owner": identity.owner, "method": method.id, "options": options, "inputs": inputs,
@@ -116,23 +127,28 @@ class JobService:
         require_owner(identity, record.owner, f"dataset ({role} '{ds_id}')")
         return record
 
-    def _check_tree(self, method: Method, records: dict[str, DatasetRecord], options: dict) -> str:
-        """The tree text HyPhy will use; 422 when the method needs a tree and there is none."""
+    def _check_tree(self, method: Method, records: dict[str, DatasetRecord], options: dict) -> TreeProfile | None:
+        """The tree HyPhy will use (from the stored profile); 422 when the method needs one and there is none."""
         if method.tree == "none":
-            return ""
+            return None
         if "tree" in records:
-            return self.datasets.blob_path(records["tree"].content_sha256).read_text(errors="replace")
+            tree = records["tree"]
+            found = self.datasets.profiles.profile(tree.content_sha256, tree.format).tree
+            if found is None:
+                raise InvalidRequest(FieldError("tree", f"dataset {tree.id} holds no tree (a NEXUS file needs a "
+                                                        "TREES block with a TREE)"))
+            return found
         alignment = records["alignment"]
-        data = self.datasets.blob_path(alignment.content_sha256).read_bytes()
-        if not has_embedded_tree(data, alignment.format):
+        found = self.datasets.profiles.profile(alignment.content_sha256, alignment.format).tree
+        if found is None:
             raise InvalidRequest(FieldError("tree", f"{method.name} needs a tree: give a tree dataset id, or upload "
                                                     "an alignment with an embedded tree (NEXUS TREES block)"))
-        return data.decode(errors="replace")
+        return found
 
     @staticmethod
-    def _check_labels(method: Method, options: dict, tree_text: str) -> None:
+    def _check_labels(method: Method, options: dict, tree: TreeProfile | None) -> None:
         """Labelled-branch methods: labels must exist in the tree; RELAX picks a lone label itself."""
-        labels = tree_labels(tree_text)
+        labels = list(tree.labels) if tree else []
         if method.label_option and not labels:
             raise InvalidRequest(FieldError("tree", f"{method.name} needs a tree whose branches carry "
                                                     "{Label} annotations, e.g. (A{Test},B,(C{Test},D));"))
@@ -143,21 +159,47 @@ class JobService:
         for name in ("branches", method.label_option, "reference_branches"):
             chosen = options.get(name) if name else None
             for label in [chosen] if isinstance(chosen, str) else chosen or []:
-                if label not in BRANCH_KEYWORDS and label not in labels and tree_text:
+                if label not in BRANCH_KEYWORDS and label not in labels and tree:
                     raise InvalidRequest(FieldError(name, f"label {label!r} is not in the tree; its labels are: "
                                                           f"{', '.join(labels) or 'none'}"))
+
+    def _check_content(self, method: Method, records: dict[str, DatasetRecord], options: dict) -> None:
+        """What the method needs inside the data (service.datasets.checks), all problems in one 422.
+
+        Profiles are read once per content and kept (service.datasets.profile), so this costs a
+        few dictionary look-ups per start once a dataset has been profiled."""
+        profiles = self.datasets.profiles
+        alignment = records["alignment"]
+        profile = profiles.profile(alignment.content_sha256, alignment.format)
+        errors = checks.alignment_errors(alignment.id, profile)
+        if _data_kind(method, options) == "codon" and not profile.problem:
+            spec_code = options.get("genetic_code") or "Universal"
+            code = GENETIC_CODES[spec_code]
+            errors += checks.codon_errors(
+                alignment.id, profile,
+                lambda: profiles.stops(alignment.content_sha256, alignment.format, code), spec_code)
+        if method.tree != "none" and not profile.problem:
+            if "tree" in records:
+                tree_record = records["tree"]
+                tree = profiles.profile(tree_record.content_sha256, tree_record.format).tree
+                where = f"dataset {tree_record.id}"
+            else:
+                tree, where = profile.tree, f"the tree embedded in dataset {alignment.id}"
+            errors += checks.tree_errors(tree, where, alignment.id, profile)
+        if errors:
+            raise InvalidRequest(errors)
 
     def _submit(self, method: Method, job: JobRecord, inputs: dict[str, DatasetRecord],
                 credentials: ClusterCredentials | None) -> JobRecord:
         workdir = Path(job.workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
         alignment = workdir / "input" / "alignment.txt"
-        self.datasets.copy_content(inputs["alignment"], alignment)
-        tree = None
-        if "tree" in inputs and method.tree != "none":
-            tree = workdir / "input" / "tree.nwk"
-            self.datasets.copy_content(inputs["tree"], tree)
-            _drop_embedded_tree(alignment, inputs["alignment"].format)
+        tree = workdir / "input" / "tree.nwk" if "tree" in inputs and method.tree != "none" else None
+        with storage_guard(workdir, "job work"):  # a full or read-only disk is a 503, not a 500
+            workdir.mkdir(parents=True, exist_ok=True)
+            self.datasets.copy_content(inputs["alignment"], alignment)
+            if tree is not None:
+                self.datasets.copy_content(inputs["tree"], tree)
+                _drop_embedded_tree(alignment, inputs["alignment"].format)
         resources = self.resources(method)
         argv = hyphy.command(self.hyphy_binary, resources.cpus,
                              method.argv(job.options, str(alignment), str(tree) if tree else None, str(workdir)))
@@ -231,7 +273,12 @@ class JobService:
         changed = {k: v for k, v in changes.items() if getattr(job, k) != v}
         if not changed:
             return job
-        updated = self.tracker.update(job.job_id, **changed)
+        try:
+            updated = self.tracker.update(job.job_id, **changed)
+        except StorageUnavailable as exc:
+            # Readers still get the current state; a later read saves it once the store takes writes.
+            log.warning("job state not saved", extra={"job_id": job.job_id, "error": exc.message})
+            return dataclasses.replace(job, **changed)
         if updated.final:
             log.info("job finished", extra={"job_id": job.job_id, "state": updated.state, "reason": updated.reason})
         return updated
@@ -261,26 +308,60 @@ class JobService:
 
         A job that failed can be started again with the same request (it is not reused)."""
         active = self.tracker.active()
-        self.scheduler.recover([j for j in active if j.native_id and j.scheduler == self.scheduler.name])
+        # Recorded without a native id: the previous process died while submitting it. The backend
+        # may have taken it anyway (then it runs, and is tracked as usual); else it fails.
+        unsubmitted = [j for j in active if not j.native_id and j.scheduler == self.scheduler.name]
+        try:
+            found = self.scheduler.find_submitted(unsubmitted) if unsubmitted else {}
+        except SchedulerUnavailable as exc:
+            log.warning("cannot ask the scheduler about interrupted submissions", extra={"error": str(exc)})
+            found = {}
+        adopted = []
         for job in active:
-            if not job.native_id:
+            if job.native_id:
+                continue
+            if job.job_id in found:
+                log.info("adopted a job submitted before a restart", extra={"job_id": job.job_id,
+                                                                            "native_id": found[job.job_id]})
+                adopted.append(self.tracker.update(job.job_id, native_id=found[job.job_id]))
+            else:
                 self.tracker.update(job.job_id, state=ERROR, finished=utc_now(),
                                     reason="the service stopped before this job was submitted; start it again")
+        self.scheduler.recover([j for j in active if j.native_id and j.scheduler == self.scheduler.name] + adopted)
         self.refresh_many(self.tracker.active())
 
 
-#: Method.data → the alignment alphabet it cannot use.
-_WRONG_ALPHABET = {"codon": "protein", "protein": "nucleotide"}
+#: The kind of data a method needs → the alignment alphabet it cannot use.
+_WRONG_ALPHABET = {"codon": "protein", "protein": "nucleotide", "nucleotide": "protein"}
+#: Methods taking any data say which in an option (GARD/BGM `data_type`, LEISR `type`): its HyPhy value → kind.
+_KIND_OPTIONS = ("data_type", "type")
+_KIND_OF_TYPE = {"codon": "codon", "nucleotide": "nucleotide", "Nucleotide": "nucleotide",
+                 "amino-acid": "protein", "Protein": "protein"}
+_WANTED = {"codon": "an in-frame codon (nucleotide)", "protein": "a protein", "nucleotide": "a nucleotide"}
 
 
-def _check_data_kind(method: Method, records: dict[str, DatasetRecord]) -> None:
+def _data_kind(method: Method, options: dict) -> str:
+    """What this request needs from the alignment: "codon", "protein", "nucleotide" or "any"."""
+    if method.data != "any":
+        return method.data
+    for option in method.options:
+        if option.name in _KIND_OPTIONS and options.get(option.name) is not None:
+            return _KIND_OF_TYPE.get(option.hyphy_value(options[option.name]), "any")
+    return "any"
+
+
+def _check_data_kind(method: Method, records: dict[str, DatasetRecord], options: dict | None = None) -> None:
     """Refuse inputs of the wrong kind before HyPhy fails on them with a misleading message."""
     alignment = records["alignment"]
     if alignment.format == "newick":
         raise InvalidRequest(FieldError("alignment", f"dataset {alignment.id} is a Newick tree, not an alignment"))
-    if alignment.alphabet and alignment.alphabet == _WRONG_ALPHABET.get(method.data):
-        wanted = "an in-frame codon (nucleotide)" if method.data == "codon" else "a protein"
-        raise InvalidRequest(FieldError("alignment", f"{method.name} needs {wanted} alignment; dataset "
+    if alignment.format == "unknown":
+        raise InvalidRequest(FieldError("alignment", f"dataset {alignment.id} is not an alignment in a format HyPhy "
+                                                     "reads: upload FASTA ('>name' lines), NEXUS ('#NEXUS') or PHYLIP"))
+    kind = _data_kind(method, options or {})
+    if alignment.alphabet and alignment.alphabet == _WRONG_ALPHABET.get(kind):
+        needs = method.name if kind == method.data else f"{method.name} with this data type"
+        raise InvalidRequest(FieldError("alignment", f"{needs} needs {_WANTED[kind]} alignment; dataset "
                                                      f"{alignment.id} holds {alignment.alphabet} sequences"))
     tree = records.get("tree")
     if tree is not None and tree.format not in ("newick", "nexus"):

@@ -41,19 +41,59 @@ def _field(path: Any, fallback: str) -> str:
 def _message(error) -> str:
     """jsonschema's message, made readable for oneOf choices ("not valid under any of the given schemas")."""
     if error.validator in ("oneOf", "anyOf") and error.schema.get("description"):
-        return f"{error.instance!r} is not valid: expected {error.schema['description']}"
-    return error.message
+        message = f"{error.instance!r} is not valid: expected {error.schema['description']}"
+    else:
+        message = error.message
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS - 1] + "…"
 
 
 class StructuredJSONBodyValidator(JSONRequestBodyValidator):
-    async def _parse(self, stream, scope):
-        raw = b"".join([message async for message in stream])
+    """Reads the whole JSON body (REQUEST_MAX_BYTES bounds it), validates it, replays it to Flask.
+
+    Unlike Connexion's validator it does not decide "no body" from a missing Content-Length (a
+    chunked body has none: Connexion refused it as "RequestBody is required"), and it hands the
+    Flask side headers that let it read the body as JSON: the real length instead of
+    Transfer-Encoding (Werkzeug reads nothing without a length), and `application/json` when the
+    client sent no Content-Type (Connexion validates such a body as JSON, the handler then got
+    raw bytes and failed with a 500).
+    """
+
+    async def wrap_receive(self, receive, *, scope):
+        chunks: list[bytes] = []
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
+            chunks.append(message.get("body", b""))
+            more_body = message.get("more_body", False)
+        raw = b"".join(chunks)
+        body = self._decode(raw)
+        if body is None and self._required:
+            raise InvalidRequestProblem([FieldError("body", "a JSON request body is required")])
+        if not (body is None and self._nullable):
+            self._validate(body)
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"content-length", str(len(raw)).encode()))
+        if not any(k.lower() == b"content-type" for k, _ in headers):
+            headers.append((b"content-type", b"application/json"))
+        replay = self._insert_messages(receive, messages=[{"type": "http.request", "body": raw, "more_body": False}])
+        return replay, {**scope, "headers": headers}
+
+    def _decode(self, raw: bytes) -> Any:
         if not raw:
             return None
         try:
-            return json.loads(raw.decode(self._encoding))
-        except (UnicodeDecodeError, ValueError) as exc:
+            body = json.loads(raw.decode(self._encoding))
+        except RecursionError:
+            body = None
+        except (UnicodeDecodeError, LookupError, ValueError) as exc:
             raise InvalidRequestProblem([FieldError("body", f"malformed JSON: {exc}")]) from None
+        else:
+            if _depth_within(body, MAX_JSON_DEPTH):
+                return body
+        # Python's parser (and later jsonschema, json.dumps) recurse: a deep body would be a 500
+        raise InvalidRequestProblem([FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")])
 
     def _validate(self, body: Any) -> None:
         if body is None:
@@ -64,6 +104,24 @@ class StructuredJSONBodyValidator(JSONRequestBodyValidator):
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
         if errors:
             raise InvalidRequestProblem([FieldError(_field(e.path, "body"), _message(e)) for e in errors])
+
+
+#: Nesting the request bodies need is 3 levels at most (`genetic_code` objects, `branch_sets` lists).
+MAX_JSON_DEPTH = 32
+#: jsonschema messages quote the offending value: keep an echo of a huge value short.
+MAX_MESSAGE_CHARS = 300
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether `value` nests at most `limit` arrays/objects deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
 
 
 class StructuredParameterValidator(ParameterValidator):

@@ -7,10 +7,13 @@ job_listing) and the stores (job_tracker, dataset_tracker, job_work).
 
 from __future__ import annotations
 
+import logging
 import os
 
 from service.api.common import services
 from service.schedulers.base import HEALTHY, UNHEALTHY, UNKNOWN, ComponentHealth
+
+log = logging.getLogger(__name__)
 
 
 def get_health(**_params):
@@ -25,7 +28,12 @@ def get_health(**_params):
             ("job_work", "JOB_WORK_LOCATION", settings.JOB_WORK_LOCATION),
         )
     }
-    backend = wired.scheduler.health()
+    try:
+        backend = wired.scheduler.health()
+    except Exception as exc:  # /health answers with its own shape (Health), never a ServerError 500
+        log.exception("scheduler health check failed")
+        reason = f"the scheduler's health check failed: {type(exc).__name__}"
+        backend = {"job_scheduler": ComponentHealth(UNHEALTHY, reason)}
     scheduler = _worst(backend.values())
     details = {
         "datamonkey": HEALTHY,

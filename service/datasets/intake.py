@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from Bio import SeqIO
-
 from service.errors import FieldError, InvalidRequest, PayloadTooLarge
+from service.trackers.fs import storage_error
 
 CHUNK = 1024 * 1024
 _TREES_BLOCK = re.compile(rb"begin\s+trees\s*;", re.IGNORECASE)
@@ -34,7 +33,8 @@ class Intake:
 def stream_to_file(source: BinaryIO, fd: int, path: Path, max_bytes: int) -> Intake:
     """Copy `source` into the open file `fd` chunk by chunk; never holds the whole upload.
 
-    On any refusal the partial file is removed, so nothing half-written stays behind.
+    On any refusal the partial file is removed, so nothing half-written stays behind; a full or
+    unwritable store raises StorageUnavailable (503).
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -64,8 +64,12 @@ def stream_to_file(source: BinaryIO, fd: int, path: Path, max_bytes: int) -> Int
                 raise InvalidRequest(FieldError("file", "empty file: upload an alignment (FASTA/NEXUS/PHYLIP) or a Newick tree"))
             out.flush()
             os.fsync(out.fileno())
-    except BaseException:
+    except BaseException as exc:
         path.unlink(missing_ok=True)
+        # A full or unwritable store is a 503 naming it, not a 500 (the partial file is gone).
+        unavailable = storage_error(exc, path, "dataset store")
+        if unavailable is not None:
+            raise unavailable from exc
         raise
     fmt = detect_format(head)
     return Intake(path, digest.hexdigest(), size, fmt, detect_alphabet(path, fmt))
@@ -76,8 +80,8 @@ def detect_format(head: bytes) -> str:
     first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
     if first.upper().startswith(b"#NEXUS"):
         return "nexus"
-    if first.startswith(b">"):
-        return "fasta"
+    if first.startswith((b">", b"#")):
+        return "fasta"  # HyPhy reads "#name" headers (its older examples, e.g. data/brown.nuc) as FASTA
     if first.startswith(b"("):
         return "newick"
     if re.fullmatch(rb"\d+\s+\d+.*", first):
@@ -85,8 +89,8 @@ def detect_format(head: bytes) -> str:
     return "unknown"
 
 
-#: Biopython's reader for each alignment format we recognise.
-_SEQIO_FORMATS = {"fasta": "fasta", "nexus": "nexus", "phylip": "phylip-relaxed"}
+#: Alignment formats we read (service.datasets.profile: Biopython for FASTA/PHYLIP, our NEXUS reader).
+_ALIGNMENT_FORMATS = ("fasta", "nexus", "phylip")
 _NUCLEOTIDES = frozenset("ACGTUN")
 _ALPHABET_SAMPLE = 200_000
 
@@ -97,12 +101,14 @@ def detect_alphabet(path: Path, fmt: str) -> str:
     Nucleotide when at least 90 % of the residue letters (gaps and `?` aside) are A/C/G/T/U/N,
     judged on up to the first 200 000 letters.
     """
-    if fmt not in _SEQIO_FORMATS:
+    from service.datasets.profile import read_rows
+
+    if fmt not in _ALIGNMENT_FORMATS:
         return "unknown"
     letters = total = 0
     try:
-        for record in SeqIO.parse(path, _SEQIO_FORMATS[fmt]):
-            sequence = str(record.seq).upper()
+        for _name, sequence in read_rows(path, fmt):
+            sequence = sequence.upper()
             total += sum(1 for c in sequence if c.isalpha())
             letters += sum(1 for c in sequence if c in _NUCLEOTIDES)
             if total >= _ALPHABET_SAMPLE:
@@ -120,7 +126,10 @@ def has_embedded_tree(data: bytes, fmt: str) -> bool:
         return bool(_TREES_BLOCK.search(data))
     if fmt == "fasta":
         lines = [line.strip() for line in data.splitlines() if line.strip()]
-        return bool(lines) and lines[-1].startswith(b"(") and lines[-1].endswith(b";")
+        # one complete tree on the last line, ';' optional (HyPhy's examples omit it); a tree
+        # spread over several lines is not recognised here, so it is never cut in half
+        last = lines[-1] if lines else b""
+        return last.startswith(b"(") and last.rstrip(b";").rstrip().endswith(b")") and last.count(b"(") == last.count(b")")
     return False
 
 

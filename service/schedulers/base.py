@@ -86,6 +86,11 @@ class Scheduler(abc.ABC):
     def recover(self, jobs: list[JobRecord]) -> None:
         """Re-attach to the non-final jobs a previous service process left (called at start-up)."""
 
+    def find_submitted(self, jobs: list[JobRecord]) -> dict[str, str]:
+        """Of these jobs (recorded without a native id: the previous process died while submitting
+        them), those the backend did take: job id → native id. Called at start-up, before recover()."""
+        return {}
+
     def health(self) -> dict[str, ComponentHealth]:
         """The backend's own components by name (e.g. slurmrestd, slurmctld); empty: nothing to check."""
         return {}

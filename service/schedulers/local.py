@@ -71,6 +71,10 @@ class LocalScheduler(Scheduler):
             while _alive_pid(workdir) is not None and time.monotonic() < deadline:
                 time.sleep(0.02)
 
+    def find_submitted(self, jobs: list[JobRecord]) -> dict[str, str]:
+        """submit() writes command.json first: with it, the job was taken (recover() re-attaches or queues it)."""
+        return {job.job_id: f"local-{job.job_id}" for job in jobs if (Path(job.workdir) / "command.json").exists()}
+
     def recover(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
             workdir = Path(job.workdir)
@@ -83,6 +87,15 @@ class LocalScheduler(Scheduler):
                     self._running[job.job_id] = pid
                 threading.Thread(target=self._watch_foreign, args=(job.job_id, pid), daemon=True).start()
             elif not (workdir / PID_FILE).exists() and (workdir / "command.json").exists():
+                orphan = _unrecorded_runner(workdir)
+                if orphan is not None:
+                    # Started by a process killed before it wrote the pid file: adopt it, never re-run.
+                    atomic_write_bytes(workdir / PID_FILE, f"{orphan} {_start_time(orphan)}\n".encode())
+                    log.info("adopted a runner whose pid was never recorded", extra={"job_id": job.job_id, "pid": orphan})
+                    with self._lock:
+                        self._running[job.job_id] = orphan
+                    threading.Thread(target=self._watch_foreign, args=(job.job_id, orphan), daemon=True).start()
+                    continue
                 with self._lock:
                     self._queue[job.job_id] = workdir
         self._dispatch()
@@ -169,6 +182,21 @@ def _pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def _unrecorded_runner(workdir: Path) -> int | None:
+    """A live runner process for `workdir`, found by its command line (its pid was never written)."""
+    wanted = ["-m", "service.schedulers.local_runner", str(workdir)]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[1:4] == wanted and _pid_alive(int(entry)):
+            return int(entry)
+    return None
 
 
 def _alive_pid(workdir: Path) -> int | None:

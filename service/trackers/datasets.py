@@ -5,6 +5,7 @@ Layout under DATASET_LOCATION:
     blobs/ab/<sha256>            the bytes, stored once whoever uploads them
     blobs/ab/<sha256>.refs/<id>  one marker per dataset using the blob (deleted with the last)
     records/cd/<id>.json         metadata (name, description, type, owner, sizes, format)
+    profiles/ab/<sha256>.<what>.json  what the content holds (service.datasets.profile), per blob
     owners/<owner>/<id>          marker for listing one owner's datasets
     incoming/                    uploads being streamed; moved into blobs/ only when complete
 
@@ -15,16 +16,19 @@ uploaded twice by one owner give the same id; two owners get two ids sharing one
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from filelock import FileLock
-
-from service.trackers.fs import JsonRecord, atomic_write_json, read_json, sharded, touch
+from service.trackers.fs import JsonRecord, atomic_write_json, locked, read_json, sharded, storage_guard, touch
 from service.trackers.jobs import utc_now
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,21 +54,52 @@ def dataset_id(owner: str, content_sha256: str) -> str:
 class FileDatasetTracker:
     def __init__(self, root: Path):
         self.root = Path(root)
-        for sub in ("blobs", "records", "owners", "incoming", "locks"):
+        for sub in ("blobs", "records", "owners", "incoming", "locks", "profiles"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
-    def _lock(self, key: str) -> FileLock:
-        return FileLock(str(self.root / "locks" / f"blob-{key[:2]}.lock"))
+    def _lock(self, key: str):
+        return locked(self.root / "locks" / f"blob-{key[:2]}.lock", "dataset store")
 
     def blob_path(self, content_sha256: str) -> Path:
         return sharded(self.root / "blobs", content_sha256)
+
+    @cached_property
+    def profiles(self):
+        """Profiles of the stored contents (service.datasets.profile.ProfileStore), cached."""
+        from service.datasets.profile import ProfileStore
+
+        return ProfileStore(self)
+
+    def _sidecar_path(self, content_sha256: str, what: str) -> Path:
+        return sharded(self.root / "profiles", content_sha256, f".{what}.json")
+
+    def read_sidecar(self, content_sha256: str, what: str) -> Any | None:
+        """A stored profile of this content (`what`: "profile", "stops-<code>"), or None."""
+        try:
+            return read_json(self._sidecar_path(content_sha256, what))
+        except (OSError, ValueError):  # unreadable: recomputed (and rewritten if the store allows)
+            return None
+
+    def write_sidecar(self, content_sha256: str, what: str, data: Any) -> None:
+        """Store a profile; a cache, so a store that refuses the write only costs a recomputation."""
+        try:
+            atomic_write_json(self._sidecar_path(content_sha256, what), data)
+        except Exception as exc:  # OSError, or the store's own "unavailable" error
+            log.warning("dataset profile not stored", extra={"content": content_sha256, "what": what, "error": str(exc)})
+
+    def _delete_sidecars(self, content_sha256: str) -> None:
+        folder = self._sidecar_path(content_sha256, "x").parent
+        for path in folder.glob(f"{content_sha256}.*.json"):
+            path.unlink(missing_ok=True)
+        self.profiles.forget(content_sha256)
 
     def _record_path(self, ds_id: str) -> Path:
         return sharded(self.root / "records", ds_id, ".json")
 
     def incoming_file(self) -> tuple[int, Path]:
         """A fresh temp file on the same file system as the blobs (so adding is a rename)."""
-        fd, path = tempfile.mkstemp(dir=self.root / "incoming", prefix="upload-")
+        with storage_guard(self.root / "incoming", "dataset store"):
+            fd, path = tempfile.mkstemp(dir=self.root / "incoming", prefix="upload-")
         return fd, Path(path)
 
     def get(self, ds_id: str) -> DatasetRecord | None:
@@ -113,6 +148,7 @@ class FileDatasetTracker:
             if refs.exists() and not any(refs.iterdir()):
                 shutil.rmtree(refs, ignore_errors=True)
                 blob.unlink(missing_ok=True)
+                self._delete_sidecars(record.content_sha256)
 
     def copy_content(self, record: DatasetRecord, destination: Path) -> None:
         """Copy the dataset's bytes into a job directory (a copy, so no job can alter a blob)."""

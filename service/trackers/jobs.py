@@ -22,9 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from filelock import FileLock
-
-from service.trackers.fs import JsonRecord, atomic_write_bytes, atomic_write_json, read_json, sharded, touch
+from service.trackers.fs import JsonRecord, atomic_write_bytes, atomic_write_json, locked, read_json, sharded, touch
 
 QUEUED, RUNNING, COMPLETED, ERROR = "queued", "running", "completed", "error"
 FINAL_STATES = frozenset({COMPLETED, ERROR})
@@ -82,8 +80,8 @@ class FileJobTracker:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     # -- locking -------------------------------------------------------------------------
-    def _lock(self, namespace: str, key: str) -> FileLock:
-        return FileLock(str(self.root / "locks" / f"{namespace}-{key[:2]}.lock"))
+    def _lock(self, namespace: str, key: str):
+        return locked(self.root / "locks" / f"{namespace}-{key[:2]}.lock", "job tracker")
 
     # -- paths ---------------------------------------------------------------------------
     def _record_path(self, job_id: str) -> Path:
@@ -171,8 +169,14 @@ class FileJobTracker:
 
     def _write(self, record: JobRecord) -> None:
         marker = self.root / "active" / record.job_id
+        new_marker = not record.final and not marker.exists()
         if not record.final:
             touch(marker)
-        atomic_write_json(self._record_path(record.job_id), record.to_dict())
+        try:
+            atomic_write_json(self._record_path(record.job_id), record.to_dict())
+        except BaseException:
+            if new_marker:  # a refused first write leaves no marker without a record
+                marker.unlink(missing_ok=True)
+            raise
         if record.final:
             marker.unlink(missing_ok=True)

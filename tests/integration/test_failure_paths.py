@@ -35,17 +35,24 @@ def env(tmp_path_factory):
         kill_leftover_runners([root / "jobs"])
 
 
-def test_fel_on_a_tree_with_foreign_tip_names_ends_in_error(env):
+#: Passes every start check, then HyPhy itself refuses it (FADE needs a rooted tree) in ~0.1 s.
+HYPHY_REFUSES = {"method": "fade", "alignment": "p51.protein.fasta", "tree": "p51.unrooted.nwk"}
+
+
+def hyphy_refused_body(client) -> dict:
+    return {"alignment": fixture_id(client, HYPHY_REFUSES["alignment"]), "tree": fixture_id(client, HYPHY_REFUSES["tree"])}
+
+
+def test_a_run_hyphy_refuses_ends_in_error_with_hyphys_reason(env):
     client = env["client"]
-    body = {"alignment": fixture_id(client, "adh.fasta"), "tree": fixture_id(client, "adh.mismatch.nwk")}
-    job = start(client, "fel", body)
-    final = wait_all(client, {"fel": ("fel", job["job_id"])})["fel"]
+    job = start(client, "fade", hyphy_refused_body(client))
+    final = wait_all(client, {"fade": ("fade", job["job_id"])})["fade"]
 
     assert final["status"] == "error", describe(final)
     assert "result" not in final
     reason = final["error_message"]
     # HyPhy's own words (from its stdout `Error:` block), not a generic failure.
-    assert "XYZ" in reason and "had no match" in reason, reason
+    assert "MUST be rooted" in reason, reason
     assert "exited with code 1" in reason, reason
     # The same outcome through GET /jobs/{id} and the job list.
     assert client.get(f"/api/v1/jobs/{job['job_id']}").json()["status"] == "error"
@@ -56,13 +63,13 @@ def test_fel_on_a_tree_with_foreign_tip_names_ends_in_error(env):
 def test_failed_request_can_be_started_again(env):
     """A failed job is not reused: the same request makes a new job (which fails the same way)."""
     client = env["client"]
-    body = {"alignment": fixture_id(client, "adh.fasta"), "tree": fixture_id(client, "adh.mismatch.nwk")}
-    first = start(client, "fel", body)
-    assert wait_all(client, {"fel": ("fel", first["job_id"])})["fel"]["status"] == "error"
-    again = start(client, "fel", body)
+    body = hyphy_refused_body(client)
+    first = start(client, "fade", body)
+    assert wait_all(client, {"fade": ("fade", first["job_id"])})["fade"]["status"] == "error"
+    again = start(client, "fade", body)
     assert again["job_id"] != first["job_id"]
-    final = wait_all(client, {"fel": ("fel", again["job_id"])})["fel"]
-    assert final["status"] == "error" and "had no match" in final["error_message"]
+    final = wait_all(client, {"fade": ("fade", again["job_id"])})["fade"]
+    assert final["status"] == "error" and "MUST be rooted" in final["error_message"]
 
 
 def test_prime_can_be_cancelled_while_running(env):

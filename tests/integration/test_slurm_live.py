@@ -53,8 +53,8 @@ def test_fel_on_slurm_equals_a_direct_hyphy_run(app, client, tmp_path):
 
 
 def test_failing_job_is_an_error_with_hyphys_reason(client):
-    body = {"alignment": fixture_id(client, "adh.fasta"), "tree": fixture_id(client, "adh.mismatch.nwk")}
-    job = start(client, "fel", body)
-    final = wait_all(client, {"fel": ("fel", job["job_id"])}, deadline_s=600)["fel"]
+    body = {"alignment": fixture_id(client, "p51.protein.fasta"), "tree": fixture_id(client, "p51.unrooted.nwk")}
+    job = start(client, "fade", body)  # passes the start checks; HyPhy refuses the unrooted tree
+    final = wait_all(client, {"fade": ("fade", job["job_id"])}, deadline_s=600)["fade"]
     assert final["status"] == "error", describe(final)
-    assert "had no match" in final["error_message"] and "exited with code 1" in final["error_message"], describe(final)
+    assert "MUST be rooted" in final["error_message"] and "exited with code 1" in final["error_message"], describe(final)

@@ -46,3 +46,52 @@ def test_a_tree_is_not_an_alignment_and_an_alignment_is_not_a_tree(client, fake)
     assert error_fields(start(client, "fel", {"alignment": tree})) == ["alignment"]
     assert error_fields(start(client, "fel", {"alignment": alignment, "tree": alignment})) == ["tree"]
     assert fake.submitted == {}
+
+
+def test_hyphys_hash_fasta_is_recognised(client):
+    """HyPhy reads '#name' headers like '>name' (its data/brown.nuc, the doc examples)."""
+    dataset = upload(client, "#a\nACGTACGT\n#b\nACGTACGA\n#c\nACGTACGG\n").json()["datasets"][0]
+    assert (dataset["format"], dataset["alphabet"]) == ("fasta", "nucleotide")
+
+
+def test_an_alignment_in_no_known_format_is_refused(client, fake):
+    text = upload_id(client, "just some words\n")
+    tree = upload_id(client, PLAIN_TREE)
+    response = start(client, "fel", {"alignment": text, "tree": tree})
+    assert error_fields(response) == ["alignment"]
+    assert f"dataset {text} is not an alignment in a format HyPhy reads" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("method", "options", "content", "needs"), [
+    ("gard", {}, P51_PROTEIN, "GARD with this data type needs a nucleotide alignment"),
+    ("gard", {"data_type": "Protein"}, ADH_NEXUS, "GARD with this data type needs a protein alignment"),
+    ("bgm", {}, P51_PROTEIN, "BGM with this data type needs an in-frame codon (nucleotide) alignment"),
+    ("bgm", {"data_type": "amino-acid"}, ADH_NEXUS, "BGM with this data type needs a protein alignment"),
+    ("leisr", {"type": "Protein"}, ADH_NEXUS, "LEISR with this data type needs a protein alignment"),
+])
+def test_any_data_methods_need_the_kind_their_data_type_says(client, fake, method, options, content, needs):
+    response = start(client, method, {"alignment": upload_id(client, content), **options})
+    assert error_fields(response) == ["alignment"]
+    assert response.json()["errors"][0]["message"].startswith(needs)
+    assert fake.submitted == {}
+
+
+@pytest.mark.parametrize(("method", "options", "content"), [
+    ("bgm", {"data_type": "amino-acid"}, P51_PROTEIN),
+    ("bgm", {"data_type": "nucleotide"}, ADH_NEXUS),
+    ("leisr", {}, ADH_NEXUS),
+    ("leisr", {"type": "Protein"}, P51_PROTEIN),
+    ("gard", {}, ADH_NEXUS),
+])
+def test_any_data_methods_take_the_kind_their_data_type_says(client, fake, method, options, content):
+    assert start(client, method, {"alignment": upload_id(client, content), **options}).status_code == 200
+
+
+def test_codon_checks_apply_to_bgm_in_codon_mode_only(client, fake):
+    """BGM reads codons (with HyPhy's stop-codon check) only with data_type codon, its default."""
+    rows = (FIXTURES / "adh.fasta").read_text().split()
+    rows[1] = rows[1][:30] + "TAA" + rows[1][33:]
+    stop = upload_id(client, "\n".join(rows) + "\n")
+    tree = upload_id(client, PLAIN_TREE)
+    assert "stop codons" in start(client, "bgm", {"alignment": stop, "tree": tree}).json()["errors"][0]["message"]
+    assert start(client, "bgm", {"alignment": stop, "tree": tree, "data_type": "nucleotide"}).status_code == 200

@@ -271,6 +271,24 @@ class SlurmRestScheduler(Scheduler):
             raise SlurmSubmitError(f"Slurm refused to cancel job {slurm_id}: {exc}") from None
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def find_submitted(self, jobs: list[JobRecord]) -> dict[str, str]:
+        """Slurm jobs named for these jobs (one listing): submitted before the id was recorded."""
+        if not jobs:
+            return {}
+        try:
+            response = self.client.request("GET", self.client.adapter.jobs_path)
+        except SlurmRestError as exc:
+            raise SchedulerUnavailable(str(exc)) from None
+        wanted = {NAME_PREFIX + job.job_id: job.job_id for job in jobs}
+        found: dict[str, SlurmJob] = {}
+        for listed in self.client.adapter.parse_jobs(self.client.json(response) or {}):
+            if listed.name in wanted and (listed.name not in found
+                                          or (listed.submit_time or 0) > (found[listed.name].submit_time or 0)):
+                found[listed.name] = listed
+        for listed in found.values():
+            self.informer.put(listed)
+        return {wanted[name]: native_id(listed.job_id, listed.submit_time) for name, listed in found.items()}
+
     def recover(self, jobs: list[JobRecord]) -> None:
         """Every listing after start-up is newer than these jobs' submissions: one poll now lets
         the job service settle them (finished, purged → exit_status file, or lost) immediately."""

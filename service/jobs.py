@@ -131,18 +131,13 @@ class JobService:
         """The tree HyPhy will use (from the stored profile); 422 when the method needs one and there is none."""
         if method.tree == "none":
             return None
-        if "tree" in records:
-            tree = records["tree"]
-            found = self.datasets.profiles.profile(tree.content_sha256, tree.format).tree
-            if found is None:
-                raise InvalidRequest(FieldError("tree", f"dataset {tree.id} holds no tree (a NEXUS file needs a "
-                                                        "TREES block with a TREE)"))
-            return found
-        alignment = records["alignment"]
-        found = self.datasets.profiles.profile(alignment.content_sha256, alignment.format).tree
+        source = records.get("tree") or records["alignment"]
+        found = self.datasets.profiles.profile(source.content_sha256, source.format).tree
         if found is None:
-            raise InvalidRequest(FieldError("tree", f"{method.name} needs a tree: give a tree dataset id, or upload "
-                                                    "an alignment with an embedded tree (NEXUS TREES block)"))
+            raise InvalidRequest(FieldError("tree", (
+                f"dataset {source.id} holds no tree (a NEXUS file needs a TREES block with a TREE)" if "tree" in records
+                else f"{method.name} needs a tree: give a tree dataset id, or upload an alignment with an embedded "
+                     "tree (NEXUS TREES block)")))
         return found
 
     @staticmethod

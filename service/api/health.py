@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 from service.api.common import services
 from service.schedulers.base import HEALTHY, UNHEALTHY, UNKNOWN, ComponentHealth
 
 log = logging.getLogger(__name__)
+#: Below this much free space a store counts as full.
+MIN_FREE_BYTES = 1024 * 1024
 
 
 def get_health(**_params):
     wired = services()
     settings = wired.settings
     stores = {
-        name: ComponentHealth(HEALTHY) if os.access(path, os.W_OK)
-        else ComponentHealth(UNHEALTHY, f"{variable} {path} is missing or not writable")
+        name: _store_health(variable, path)
         for name, variable, path in (
             ("dataset_tracker", "DATASET_LOCATION", settings.DATASET_LOCATION),
             ("job_tracker", "JOB_TRACKER_LOCATION", settings.JOB_TRACKER_LOCATION),
@@ -49,6 +51,16 @@ def get_health(**_params):
     if reasons:
         body["reasons"] = reasons
     return body, 200 if healthy else 503
+
+
+def _store_health(variable: str, path) -> ComponentHealth:
+    """Writable, and not (nearly) full: writes there would be refused with 503."""
+    if not os.access(path, os.W_OK):
+        return ComponentHealth(UNHEALTHY, f"{variable} {path} is missing or not writable")
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_BYTES:
+        return ComponentHealth(UNHEALTHY, f"{variable} {path} is full ({free // 1024} KiB free)")
+    return ComponentHealth(HEALTHY)
 
 
 def _worst(checks) -> str:

@@ -117,16 +117,21 @@ def start_and_complete(server: ServiceProcess, method: str, dataset: str) -> str
     return job
 
 
+def start_with_one_finished_job(server: ServiceProcess, alignment: bytes, stores):
+    """Start the server, upload `alignment`, run FEL on it; (dataset id, job id, store snapshot)."""
+    server.start()
+    response = server.upload(alignment, "first.fasta")
+    assert response.status_code == 201, response.text
+    dataset = response.json()["datasets"][0]["id"]
+    fel = start_and_complete(server, "fel", dataset)
+    return dataset, fel, snapshot(stores)
+
+
 def test_full_disk_is_a_503_naming_the_store_and_nothing_is_corrupted(stores, tmp_path):
     server = ServiceProcess(tmp_path, local_settings(stores, LOCAL_MAX_CONCURRENT_JOBS=2))
     first, second = tiny_alignments(2)
     try:
-        server.start()
-        response = server.upload(first, "first.fasta")
-        assert response.status_code == 201, response.text
-        dataset = response.json()["datasets"][0]["id"]
-        fel = start_and_complete(server, "fel", dataset)
-        before = snapshot(stores)
+        dataset, fel, before = start_with_one_finished_job(server, first, stores)
 
         filler = stores / "filler"
         fill(filler)
@@ -158,12 +163,7 @@ def test_read_only_disk_is_a_503_naming_the_store_and_nothing_is_corrupted(store
     server = ServiceProcess(tmp_path, local_settings(stores, LOCAL_MAX_CONCURRENT_JOBS=2))
     first, second = tiny_alignments(2)
     try:
-        server.start()
-        response = server.upload(first, "first.fasta")
-        assert response.status_code == 201, response.text
-        dataset = response.json()["datasets"][0]["id"]
-        fel = start_and_complete(server, "fel", dataset)
-        before = snapshot(stores)
+        dataset, fel, before = start_with_one_finished_job(server, first, stores)
 
         remount(stores, "ro")
         try:

@@ -50,3 +50,19 @@ def test_missing_storage_is_503(client, fake, settings_overrides):
     assert response.status_code == 503
     assert response.json()["details"]["database"] == response.json()["details"]["job_work"] == "unhealthy"
     assert "JOB_WORK_LOCATION" in response.json()["reasons"]["job_work"]
+
+
+def test_a_full_store_is_503_naming_it(client, fake, settings_overrides, monkeypatch):
+    import collections
+
+    import service.api.health as health
+
+    work = str(Path(settings_overrides["JOB_WORK_LOCATION"]))
+    real = health.shutil.disk_usage
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(health.shutil, "disk_usage",
+                        lambda path: usage(100, 100, 0) if str(path) == work else real(path))
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["details"]["job_work"] == "unhealthy"
+    assert "JOB_WORK_LOCATION" in response.json()["reasons"]["job_work"] and "full" in response.json()["reasons"]["job_work"]

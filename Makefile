@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: system install run dev start stop test test-unit test-integration test-stack bench bench-slurm clean
+.PHONY: system install run dev start stop test test-unit test-integration test-stack bench bench-slurm postman clean
 
 system:  ## Debian packages (HyPhy, python3-venv) when missing
 	@bash scripts/bootstrap.sh
@@ -66,6 +66,9 @@ bench-slurm: system install  ## Slurm benchmarks against the local cluster (see 
 	bash scripts/local-slurm.sh start
 	$(PY) benchmarks/poll_fanin.py
 	$(PY) benchmarks/submit_throughput.py
+
+postman:  ## Regenerate postman/ (collection + environment) from openapi.yaml; tests/contract checks it is fresh
+	$(PY) scripts/postman.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache *.egg-info

@@ -9,12 +9,15 @@ Handlers stay thin; this module holds the rules:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
 import json
 import logging
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -219,17 +222,51 @@ class JobService:
         require_owner(identity, job.owner, "job")
         return self.refresh(job)
 
-    def list(self, identity: Identity, filters: Mapping[str, str | None]) -> list[JobRecord]:
-        jobs = self.refresh_many(self.tracker.list_owner(identity.owner))
+    def list(self, identity: Identity, filters: Mapping[str, str | None], *, since: str | None = None,
+             limit: int | None = None, page_token: str | None = None) -> JobPage:
+        """The caller's jobs, newest first (`created`, ties by job id), filtered, one page at a time.
+
+        `since` keeps jobs finished at or after that time; `limit` (1–1000, default all) sizes the
+        page and `page_token` (from the previous page's `next_page_token`) continues after the
+        last job that page returned, so jobs started meanwhile never shift or repeat a page.
+        Only the jobs a page needs are refreshed from the scheduler, unless the answer depends
+        on state (`status`, `since`): then every non-final candidate after the cursor is.
+        """
+        errors: list[FieldError] = []
+        after: tuple[str, str] | None = None
+        since_at: datetime | None = None
+        try:
+            after = decode_page_token(page_token) if page_token else None
+        except FieldError as exc:
+            errors.append(exc)
+        try:
+            since_at = _parse_time(since, "since") if since else None
+        except FieldError as exc:
+            errors.append(exc)
+        if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
+            errors.append(FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}"))
+        if errors:
+            raise InvalidRequest(errors)
         wanted = {k: v for k, v in filters.items() if v}
-        selected = [
-            j for j in jobs
-            if j.datasets.get("alignment") == wanted.get("alignment_id", j.datasets.get("alignment"))
-            and j.datasets.get("tree") == wanted.get("tree_id", j.datasets.get("tree"))
-            and j.method == wanted.get("method", j.method)
-            and j.state == wanted.get("status", j.state)
-        ]
-        return sorted(selected, key=lambda j: j.created, reverse=True)
+        candidates = sorted(
+            (j for j in self.tracker.list_owner(identity.owner)
+             if j.datasets.get("alignment") == wanted.get("alignment_id", j.datasets.get("alignment"))
+             and j.datasets.get("tree") == wanted.get("tree_id", j.datasets.get("tree"))
+             and j.method == wanted.get("method", j.method)
+             and (after is None or _page_key(j) < after)),
+            key=_page_key, reverse=True)
+        if "status" not in wanted and since_at is None:
+            # Nothing here depends on state: refresh only the page (one scheduler call).
+            page = candidates if limit is None else candidates[:limit]
+            more = len(candidates) > len(page)
+            page = self.refresh_many(page)
+        else:
+            selected = [j for j in self.refresh_many(candidates)
+                        if j.state == wanted.get("status", j.state)
+                        and (since_at is None or _finished_since(j, since_at))]
+            page = selected if limit is None else selected[:limit]
+            more = len(selected) > len(page)
+        return JobPage(page, encode_page_token(page[-1]) if more else None)
 
     def refresh(self, job: JobRecord) -> JobRecord:
         return self.refresh_many([job])[0]
@@ -324,6 +361,66 @@ class JobService:
                                     reason="the service stopped before this job was submitted; start it again")
         self.scheduler.recover([j for j in active if j.native_id and j.scheduler == self.scheduler.name] + adopted)
         self.refresh_many(self.tracker.active())
+
+
+#: The largest page GET /jobs returns (`limit`).
+MAX_PAGE_SIZE = 1000
+_LEAP_SECOND = re.compile(r"(T\d\d:\d\d):60(?:\.\d+)?")
+
+
+@dataclasses.dataclass
+class JobPage:
+    """One page of a job listing; `next_page_token` is None on the last page."""
+
+    jobs: list[JobRecord]
+    next_page_token: str | None = None
+
+
+def _page_key(job: JobRecord) -> tuple[str, str]:
+    return job.created, job.job_id
+
+
+def encode_page_token(last: JobRecord) -> str:
+    """Opaque to clients: base64url JSON of the last (created, job_id) a page returned."""
+    raw = json.dumps({"created": last.created, "job_id": last.job_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[str, str]:
+    """The (created, job_id) a page token continues after; FieldError("page_token") if it is not one of ours."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        created, job_id = data["created"], data["job_id"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        data = created = job_id = None
+    if not (isinstance(data, dict) and isinstance(created, str) and isinstance(job_id, str)
+            and job_id.isalnum() and len(job_id) <= 64 and _is_time(created)):
+        raise FieldError("page_token", "not a page token this service issued: pass next_page_token unchanged")
+    return created, job_id
+
+
+def _parse_time(value: str, field: str = "") -> datetime:
+    """An RFC 3339 date-time (lower-case `t`/`z` and a leap second too; no offset means UTC) → an aware datetime."""
+    try:
+        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\1:59.999999", value.upper()))
+    except (AttributeError, TypeError, ValueError):
+        raise FieldError(field, f"{value!r} is not a date-time such as 2025-01-31T12:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _finished_since(job: JobRecord, since: datetime) -> bool:
+    try:
+        return job.finished is not None and _parse_time(job.finished) >= since
+    except FieldError:
+        return False
+
+
+def _is_time(value: str) -> bool:
+    try:
+        _parse_time(value)
+    except FieldError:
+        return False
+    return True
 
 
 #: The kind of data a method needs → the alignment alphabet it cannot use.

@@ -6,14 +6,18 @@ from service.api import views
 from service.api.common import client_cluster_credentials, identity, services
 
 
-def list_jobs(alignment_id=None, tree_id=None, method=None, status=None, **_params):
+def list_jobs(alignment_id=None, tree_id=None, method=None, status=None, since=None, limit=None,
+              page_token=None, **_params):
     filters = {"alignment_id": alignment_id, "tree_id": tree_id, "method": method, "status": status}
-    jobs = services().jobs.list(identity(), filters)
-    return {"jobs": [views.job_status(j) for j in jobs]}, 200
+    page = services().jobs.list(identity(), filters, since=since, limit=limit, page_token=page_token)
+    body = {"jobs": [views.job_status(j) for j in page.jobs]}
+    if page.next_page_token:
+        body["next_page_token"] = page.next_page_token
+    return body, 200
 
 
 def get_job(job_id: str, **_params):
-    return views.job_status(services().jobs.get(identity(), job_id)), 200
+    return views.job_details(services().jobs.get(identity(), job_id)), 200
 
 
 def delete_job(job_id: str, **_params):

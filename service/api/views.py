@@ -43,3 +43,25 @@ def dataset(record: DatasetRecord) -> dict[str, Any]:
         "format": record.format,
         "alphabet": record.alphabet or "unknown",
     }
+
+
+def job_details(job: JobRecord) -> dict[str, Any]:
+    """GET /jobs/{id}: upstream's JobStatus plus the whole record, minus what is private.
+
+    Never here: `owner` and `request_key` (they identify the user and the request), file system
+    paths (`workdir`, `paths`) and `scheduler_info` (back-end internals, which may hold paths)."""
+    body = job_status(job)
+    body.update({
+        "state": job.state,
+        "reason": job.reason,
+        "progress": job.progress,
+        "options": job.options,
+        "datasets": {role: ds_id for role, ds_id in job.datasets.items() if ds_id},
+        "scheduler": job.scheduler,
+        "native_id": job.native_id,
+        "resources": {name: job.resources[name] for name in ("cpus", "memory_mb", "time_limit_min")
+                      if name in job.resources},
+        "attempts": 1,
+        "previous_job_ids": [],
+    })
+    return body

@@ -320,14 +320,31 @@ class JobService:
             return json.load(handle)
 
     # -- stopping ----------------------------------------------------------------------------
+    def cancel(self, identity: Identity, job_id: str, credentials: ClusterCredentials | None = None) -> JobRecord:
+        """Stop a queued or running job and keep it (record, files, logs) as a final `error` that
+        says it was cancelled and by whom; a job that already ended is returned as it is."""
+        job = self.get(identity, job_id)
+        if job.final:
+            return job
+        self._stop(job, credentials)
+        who = (f"Slurm user {credentials.user}" if credentials and self.scheduler.accepts_credentials
+               else "the anonymous user" if identity.anonymous else "its owner")
+        now = utc_now()
+        log.info("job cancelled", extra={"job_id": job.job_id})
+        return self.tracker.update(job.job_id, state=ERROR, finished=now, cancelled=now,
+                                   reason=f"cancelled by {who} at {now}")
+
+    def _stop(self, job: JobRecord, credentials: ClusterCredentials | None) -> None:
+        try:
+            self.scheduler.cancel(job, credentials if self.scheduler.accepts_credentials else None)
+        except SchedulerUnavailable as exc:
+            raise ServiceUnavailable(f"the job scheduler is unavailable, the job was not cancelled: {exc}") from exc
+
     def delete(self, identity: Identity, job_id: str, credentials: ClusterCredentials | None = None) -> None:
         """Upstream's DELETE /jobs/{id}: cancel if not final, then forget the job and its files."""
         job = self.get(identity, job_id)
         if not job.final:
-            try:
-                self.scheduler.cancel(job, credentials if self.scheduler.accepts_credentials else None)
-            except SchedulerUnavailable as exc:
-                raise ServiceUnavailable(f"the job scheduler is unavailable, the job was not cancelled: {exc}") from exc
+            self._stop(job, credentials)
         self.tracker.delete(job.job_id)
         shutil.rmtree(job.workdir, ignore_errors=True)
         log.info("job deleted", extra={"job_id": job.job_id})

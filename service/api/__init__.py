@@ -22,6 +22,7 @@ HANDLERS: dict[str, Callable] = {
     "getJobsList": jobs.list_jobs,
     "getJobById": jobs.get_job,
     "deleteJob": jobs.delete_job,
+    "cancelJob": jobs.cancel_job,
 }
 METHOD_ACTIONS = {"start": methods.start, "result": methods.result_for_request, "result_by_id": methods.result_by_id}
 

@@ -1,4 +1,4 @@
-"""GET /jobs, GET /jobs/{jobId}, DELETE /jobs/{jobId}."""
+"""GET /jobs, GET /jobs/{jobId}, DELETE /jobs/{jobId}, POST /jobs/{jobId}/cancel."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def list_jobs(alignment_id=None, tree_id=None, method=None, status=None, since=N
 
 def get_job(job_id: str, **_params):
     return views.job_details(services().jobs.get(identity(), job_id)), 200
+
+
+def cancel_job(job_id: str, **_params):
+    return views.job_details(services().jobs.cancel(identity(), job_id, client_cluster_credentials())), 200
 
 
 def delete_job(job_id: str, **_params):

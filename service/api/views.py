@@ -52,7 +52,7 @@ def job_details(job: JobRecord) -> dict[str, Any]:
     paths (`workdir`, `paths`) and `scheduler_info` (back-end internals, which may hold paths)."""
     body = job_status(job)
     body.update({
-        "state": job.state,
+        "state": "cancelled" if job.cancelled else job.state,
         "reason": job.reason,
         "progress": job.progress,
         "options": job.options,

@@ -59,6 +59,8 @@ class JobRecord(JsonRecord):
     updated: str = field(default_factory=utc_now)
     started: str | None = None
     finished: str | None = None
+    #: When POST /jobs/{id}/cancel stopped it (the job is then `error`, its state `cancelled`).
+    cancelled: str | None = None
 
     @property
     def final(self) -> bool:

@@ -114,3 +114,26 @@ def test_prime_can_be_cancelled_while_running(env):
     assert client.get("/api/v1/methods/prime-result", params={"job_id": job_id}).status_code == 404
     assert job_id not in {j["job_id"] for j in client.get("/api/v1/jobs").json()["jobs"]}
     assert not workdir.exists(), f"the deleted job's directory came back: {sorted(p.name for p in workdir.iterdir())}"
+
+
+def test_cancel_stops_a_running_job_and_keeps_it_with_its_logs(env):
+    """POST /jobs/{id}/cancel: HyPhy stops, the job stays (error, state cancelled), logs kept."""
+    client = env["client"]
+    body = {"alignment": fixture_id(client, "adh.fasta"), "tree": fixture_id(client, "adh.nwk"), "resample": 100}
+    job_id = start(client, "fel", body)["job_id"]  # ~10 min if left alone
+    workdir = Path(env["root"]) / "jobs" / job_id
+    wait_for(lambda: result_by_id(client, "fel", job_id)["status"] == "running", "FEL to reach running",
+             deadline_s=300, interval_s=0.5)
+    pid = runner_pid(workdir)
+    members = wait_for(lambda: [p for p in group_members(pid) if "fel" in cmdline(p)] and group_members(pid),
+                       "the FEL HyPhy process to appear", deadline_s=60, interval_s=0.2)
+
+    response = client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["state"]) == ("error", "cancelled")
+    wait_for(lambda: not any(alive(p) for p in members), f"processes {members} to stop after cancel",
+             deadline_s=60, interval_s=0.2)
+    kept = client.get(f"/api/v1/jobs/{job_id}").json()
+    assert (kept["status"], kept["state"]) == ("error", "cancelled") and "cancelled by" in kept["error_message"]
+    assert (workdir / "stdout.log").stat().st_size > 0  # the logs stay
+    assert client.post(f"/api/v1/jobs/{job_id}/cancel").json() == response.json()  # idempotent

@@ -1,4 +1,5 @@
-"""Live Slurm: DELETE /jobs/{id} of a running job cancels it in Slurm and forgets the record."""
+"""Live Slurm: DELETE /jobs/{id} of a running job cancels it in Slurm and forgets the record;
+POST /jobs/{id}/cancel cancels it and keeps the record (error, state cancelled)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,26 @@ def test_delete_cancels_the_running_slurm_job(app):
         assert client.get(f"/api/v1/jobs/{job['job_id']}").status_code == 404
         assert services(app).jobs.tracker.get(job["job_id"]) is None
         assert not Path(record.workdir).exists()
+    finally:
+        current = slurm_job(slurm_id)
+        if current is not None and current["job_state"] in ("PENDING", "RUNNING"):
+            from tests.integration.slurm_helpers import slurm_cancel
+
+            slurm_cancel(slurm_id)
+
+
+def test_cancel_stops_the_slurm_job_and_keeps_the_record(app):
+    client = app.test_client()
+    job = start(client, "fel", fel_body(client, resample=100))
+    slurm_id, _ = slurm_ids(services(app).jobs.tracker.get(job["job_id"]).native_id)
+    try:
+        wait_status(client, job["job_id"], ("running",), deadline_s=120)
+        response = client.post(f"/api/v1/jobs/{job['job_id']}/cancel")
+        assert response.status_code == 200, response.text
+        assert (response.json()["status"], response.json()["state"]) == ("error", "cancelled")
+        wait_slurm_state(slurm_id, ("CANCELLED",), deadline_s=30)
+        kept = client.get(f"/api/v1/jobs/{job['job_id']}").json()
+        assert (kept["status"], kept["state"]) == ("error", "cancelled"), kept
     finally:
         current = slurm_job(slurm_id)
         if current is not None and current["job_state"] in ("PENDING", "RUNNING"):

@@ -52,6 +52,7 @@ def walk(client, alice) -> dict[tuple[str, str], Callable]:
         ("get", "/jobs"): lambda h: client.get("/api/v1/jobs", headers=h),
         ("get", "/jobs/{jobId}"): lambda h: client.get(f"/api/v1/jobs/{job}", headers=h),
         ("delete", "/jobs/{jobId}"): lambda h: client.delete(f"/api/v1/jobs/{job}", headers=h),
+        ("post", "/jobs/{jobId}/cancel"): lambda h: client.post(f"/api/v1/jobs/{job}/cancel", headers=h),
     }
     for method in METHODS.values():
         body = {"alignment": ds}

@@ -207,14 +207,7 @@ def url_object(spec: dict, path: str, parameters: list[dict]) -> dict:
         "path": segments,
         "raw": "{{baseUrl}}/" + "/".join(segments),
     }
-    query = [
-        with_description({
-            "disabled": not parameter.get("required", False),
-            "key": parameter["name"],
-            "value": parameter_value(spec, parameter),
-        }, parameter.get("description"))
-        for parameter in parameters if parameter["in"] == "query"
-    ]
+    query = parameter_entries(spec, parameters, "query")
     enabled = [entry for entry in query if not entry["disabled"]]
     if enabled:
         url["raw"] += "?" + "&".join(f"{entry['key']}={entry['value']}" for entry in enabled)
@@ -286,18 +279,23 @@ def test_script(operation: dict, method: str, path: str) -> list[str] | None:
     return None
 
 
-def request_item(spec: dict, path: str, method: str, path_item: dict, operation: dict) -> dict:
-    operation_id = operation["operationId"]
-    parameters = operation_parameters(spec, path_item, operation)
-    body, body_headers, note = request_body(spec, operation)
-    headers = [
+def parameter_entries(spec: dict, parameters: list[dict], location: str) -> list[dict]:
+    """Postman key/value entries for the `location` ("query" or "header") parameters; optional ones disabled."""
+    return [
         with_description({
             "disabled": not parameter.get("required", False),
             "key": parameter["name"],
             "value": parameter_value(spec, parameter),
         }, parameter.get("description"))
-        for parameter in parameters if parameter["in"] == "header"
+        for parameter in parameters if parameter["in"] == location
     ]
+
+
+def request_item(spec: dict, path: str, method: str, path_item: dict, operation: dict) -> dict:
+    operation_id = operation["operationId"]
+    parameters = operation_parameters(spec, path_item, operation)
+    body, body_headers, note = request_body(spec, operation)
+    headers = parameter_entries(spec, parameters, "header")
     description = "\n\n".join(part for part in (
         (operation.get("description") or "").strip(),
         note,

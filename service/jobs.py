@@ -334,6 +334,27 @@ class JobService:
         return self.tracker.update(job.job_id, state=ERROR, finished=now, cancelled=now,
                                    reason=f"cancelled by {who} at {now}")
 
+    def annotate(self, identity: Identity, job_id: str, patch: Mapping[str, Any]) -> JobRecord:
+        """Merge the owner's annotations (JSON merge patch: `labels` key by key, `notes` replaced;
+        null removes)."""
+        self.get(identity, job_id)  # 404 / 401 / 403 first
+
+        def merge(record: JobRecord) -> None:
+            merged = dict(record.annotations)
+            if patch.get("labels") is not None:
+                labels = {**merged.get("labels", {}), **patch["labels"]}
+                merged["labels"] = {key: value for key, value in labels.items() if value is not None}
+            elif "labels" in patch:
+                merged.pop("labels", None)
+            if "notes" in patch:
+                merged["notes"] = patch["notes"]
+            record.annotations = {k: v for k, v in merged.items() if v}
+            if len(json.dumps(record.annotations)) > MAX_ANNOTATION_BYTES:
+                raise InvalidRequest(FieldError("labels", f"annotations may take at most {MAX_ANNOTATION_BYTES} "
+                                                          "bytes of JSON in all"))
+
+        return self.tracker.modify(job_id, merge)
+
     def _stop(self, job: JobRecord, credentials: ClusterCredentials | None) -> None:
         try:
             self.scheduler.cancel(job, credentials if self.scheduler.accepts_credentials else None)
@@ -380,6 +401,8 @@ class JobService:
         self.refresh_many(self.tracker.active())
 
 
+#: All of one job's annotations, as JSON.
+MAX_ANNOTATION_BYTES = 16 * 1024
 #: The largest page GET /jobs returns (`limit`).
 MAX_PAGE_SIZE = 1000
 _LEAP_SECOND = re.compile(r"(T\d\d:\d\d):60(?:\.\d+)?")

@@ -23,6 +23,7 @@ HANDLERS: dict[str, Callable] = {
     "getJobById": jobs.get_job,
     "deleteJob": jobs.delete_job,
     "cancelJob": jobs.cancel_job,
+    "annotateJob": jobs.annotate_job,
 }
 METHOD_ACTIONS = {"start": methods.start, "result": methods.result_for_request, "result_by_id": methods.result_by_id}
 

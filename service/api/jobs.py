@@ -1,4 +1,4 @@
-"""GET /jobs, GET /jobs/{jobId}, DELETE /jobs/{jobId}, POST /jobs/{jobId}/cancel."""
+"""GET /jobs, GET/PATCH/DELETE /jobs/{jobId}, POST /jobs/{jobId}/cancel."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def get_job(job_id: str, **_params):
 
 def cancel_job(job_id: str, **_params):
     return views.job_details(services().jobs.cancel(identity(), job_id, client_cluster_credentials())), 200
+
+
+def annotate_job(job_id: str, body: dict, **_params):
+    return views.job_details(services().jobs.annotate(identity(), job_id, body)), 200
 
 
 def delete_job(job_id: str, **_params):

@@ -61,6 +61,7 @@ def job_details(job: JobRecord) -> dict[str, Any]:
         "native_id": job.native_id,
         "resources": {name: job.resources[name] for name in ("cpus", "memory_mb", "time_limit_min")
                       if name in job.resources},
+        "annotations": job.annotations,
         "attempts": 1,
         "previous_job_ids": [],
     })

@@ -61,6 +61,8 @@ class JobRecord(JsonRecord):
     finished: str | None = None
     #: When POST /jobs/{id}/cancel stopped it (the job is then `error`, its state `cancelled`).
     cancelled: str | None = None
+    #: The owner's own notes on the job (PATCH /jobs/{id}): {"labels": {k: v}, "notes": "..."}.
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
@@ -143,12 +145,16 @@ class FileJobTracker:
 
     def update(self, job_id: str, **changes: Any) -> JobRecord:
         """Apply `changes` to the stored record atomically (read-modify-write under a lock)."""
+        return self.modify(job_id, lambda record: [setattr(record, name, value) for name, value in changes.items()])
+
+    def modify(self, job_id: str, apply: Callable[[JobRecord], Any]) -> JobRecord:
+        """Run `apply` on the stored record and save it, atomically (e.g. a merge that must see
+        the latest record)."""
         with self._lock("job", job_id):
             record = self.get(job_id)
             if record is None:
                 raise KeyError(job_id)
-            for name, value in changes.items():
-                setattr(record, name, value)
+            apply(record)
             record.updated = utc_now()
             self._write(record)
             return record

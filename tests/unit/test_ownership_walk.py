@@ -53,6 +53,8 @@ def walk(client, alice) -> dict[tuple[str, str], Callable]:
         ("get", "/jobs/{jobId}"): lambda h: client.get(f"/api/v1/jobs/{job}", headers=h),
         ("delete", "/jobs/{jobId}"): lambda h: client.delete(f"/api/v1/jobs/{job}", headers=h),
         ("post", "/jobs/{jobId}/cancel"): lambda h: client.post(f"/api/v1/jobs/{job}/cancel", headers=h),
+        ("patch", "/jobs/{jobId}"): lambda h: client.patch(f"/api/v1/jobs/{job}", json={"notes": "mine now"},
+                                                          headers=h),
     }
     for method in METHODS.values():
         body = {"alignment": ds}

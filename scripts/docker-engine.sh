@@ -12,6 +12,8 @@
 set -euo pipefail
 # shellcheck source=lib/apt.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+# shellcheck source=lib/pidfile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 
 PID_FILE=${DOCKERD_PID_FILE:-/run/datamonkey-dockerd.pid}
 LOG_FILE=${DOCKERD_LOG_FILE:-/var/log/dockerd.log}
@@ -19,7 +21,6 @@ PACKAGES=(docker.io docker-compose debootstrap)
 
 log() { printf 'docker-engine: %s\n' "$*" >&2; }
 
-pid_alive() { [[ -s $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
 case ${1:-} in
 start)
@@ -30,14 +31,14 @@ start)
         log "engine already answering"
         exit 0
     fi
-    if ! pid_alive; then
+    if ! pid_alive "$PID_FILE"; then
         # `cmd &` execs dockerd itself, so $! is its pid (dockerd also keeps its own /var/run/docker.pid).
         dockerd >>"$LOG_FILE" 2>&1 </dev/null &
         echo $! >"$PID_FILE"
     fi
     for _ in $(seq 120); do
         docker info >/dev/null 2>&1 && { log "engine ready (pid $(cat "$PID_FILE"))"; exit 0; }
-        pid_alive || break
+        pid_alive "$PID_FILE" || break
         sleep 0.5
     done
     log "dockerd did not answer; last lines of $LOG_FILE:"
@@ -45,14 +46,7 @@ start)
     exit 1
     ;;
 stop)
-    if pid_alive; then
-        pid=$(cat "$PID_FILE")
-        kill "$pid"
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-        log "stopped dockerd ($pid)"
-    fi
-    rm -f "$PID_FILE"
+    stop_pidfile "$PID_FILE" dockerd 20
     ;;
 status)
     docker info >/dev/null 2>&1 && echo "docker engine: answering" || { echo "docker engine: not answering"; exit 1; }

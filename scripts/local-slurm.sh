@@ -13,6 +13,7 @@ set -euo pipefail
 # shellcheck source=lib/apt.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/slurm-conf.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 
 STATE_DIR=${SLURM_LOCAL_DIR:-/var/lib/datamonkey-slurm}
 RUN_DIR=${SLURM_LOCAL_RUN_DIR:-/run/datamonkey-slurm}
@@ -27,9 +28,6 @@ PACKAGES=(slurmctld slurmd slurmrestd slurm-client slurm-wlm-jwt-plugin munge)
 
 log() { printf 'local-slurm: %s\n' "$*" >&2; }
 
-pid_alive() {  # pid file → is that process alive?
-    [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
-}
 
 ensure_users() {
     id "$JOB_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$JOB_USER"
@@ -111,18 +109,6 @@ wait_ready() {
     log "ready: slurmrestd on http://127.0.0.1:$REST_PORT (v0.0.38, v0.0.37), partition $PARTITION, jobs run as $JOB_USER"
 }
 
-stop_pidfile() {
-    local file=$1 name=$2
-    if pid_alive "$file"; then
-        local pid
-        pid=$(cat "$file")
-        kill "$pid"
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-        log "stopped $name ($pid)"
-    fi
-    rm -f "$file"
-}
 
 case ${1:-} in
 start)

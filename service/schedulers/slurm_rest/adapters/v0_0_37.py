@@ -18,20 +18,29 @@ class V0037Adapter(RestAdapter):
     version = "v0.0.37"
 
     def submit_body(self, request: SubmitRequest) -> dict[str, Any]:
+        return {"job": self.job_description(request), "script": request.script}
+
+    def job_description(self, request: SubmitRequest) -> dict[str, Any]:
+        """The `job` object every version sends; later versions change how fields are encoded."""
         return {
-            "job": {
-                "name": request.name,
-                "partition": request.partition,
-                "current_working_directory": request.current_working_directory,
-                "environment": dict(request.environment),
-                "standard_output": request.standard_output,
-                "standard_error": request.standard_error,
-                "cpus_per_task": int(request.cpus_per_task),
-                "memory_per_node": int(request.memory_per_node_mb),
-                "time_limit": int(request.time_limit_min),
-            },
-            "script": request.script,
+            "name": request.name,
+            "partition": request.partition,
+            "current_working_directory": request.current_working_directory,
+            "environment": self._environment(request.environment),
+            "standard_output": request.standard_output,
+            "standard_error": request.standard_error,
+            "cpus_per_task": int(request.cpus_per_task),
+            "memory_per_node": self._limit(request.memory_per_node_mb),
+            "time_limit": self._limit(request.time_limit_min),
         }
+
+    @staticmethod
+    def _environment(environment: Mapping[str, str]) -> Any:
+        return dict(environment)
+
+    @staticmethod
+    def _limit(number: int) -> Any:
+        return int(number)
 
     def parse_submit(self, body: Mapping[str, Any]) -> SubmitResult:
         job_id = body.get("job_id") if isinstance(body, Mapping) else None

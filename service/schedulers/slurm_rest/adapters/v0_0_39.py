@@ -42,20 +42,15 @@ class V0039Adapter(V0038Adapter):
     version = "v0.0.39"
 
     def submit_body(self, request: SubmitRequest) -> dict[str, Any]:
-        return {
-            "job": {
-                "name": request.name,
-                "partition": request.partition,
-                "current_working_directory": request.current_working_directory,
-                "environment": [f"{key}={value}" for key, value in request.environment.items()],
-                "standard_output": request.standard_output,
-                "standard_error": request.standard_error,
-                "cpus_per_task": int(request.cpus_per_task),
-                "memory_per_node": no_val(request.memory_per_node_mb),
-                "time_limit": no_val(request.time_limit_min),
-                "script": request.script,
-            },
-        }
+        return {"job": {**self.job_description(request), "script": request.script}}
+
+    @staticmethod
+    def _environment(environment: Mapping[str, str]) -> list[str]:
+        return [f"{key}={value}" for key, value in environment.items()]
+
+    @staticmethod
+    def _limit(number: int) -> dict[str, Any]:
+        return no_val(number)
 
     def parse_job(self, raw: Mapping[str, Any]) -> SlurmJob:
         return replace(super().parse_job(raw), exit_code=self._exit_code(raw.get("exit_code")))

@@ -23,6 +23,8 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tests.conftest import store_settings
 from tests.integration.helpers import INTEGRATION, services
@@ -36,6 +38,12 @@ USER = "datamonkey"
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_SLURM = REPO / "scripts/local-slurm.sh"
 ADH_NEXUS_NAME = "adh.nex"
+
+#: Direct reads of slurmrestd: a freshly restarted slurmrestd sometimes resets the first
+#: connection, which is not what these tests check, so idempotent reads retry twice.
+_READS = requests.Session()
+_READS.mount(REST_URL, HTTPAdapter(max_retries=Retry(total=2, connect=2, read=2, backoff_factor=0.5,
+                                                     allowed_methods={"GET"})))
 
 
 def token(lifetime_s: int = 300, key: bytes | None = None, user: str = USER) -> str:
@@ -110,7 +118,7 @@ def shutdown(app) -> None:
 
 # -- reading Slurm directly (not through the service) -------------------------------------------
 def slurm_jobs() -> list[dict[str, Any]]:
-    response = requests.get(f"{REST_URL}{API}/jobs", headers=rest_headers(), timeout=30)
+    response = _READS.get(f"{REST_URL}{API}/jobs", headers=rest_headers(), timeout=30)
     response.raise_for_status()
     return response.json()["jobs"]
 
@@ -120,7 +128,7 @@ def slurm_jobs_named(name: str) -> list[dict[str, Any]]:
 
 
 def slurm_job(slurm_id: int) -> dict[str, Any] | None:
-    response = requests.get(f"{REST_URL}{API}/job/{int(slurm_id)}", headers=rest_headers(), timeout=30)
+    response = _READS.get(f"{REST_URL}{API}/job/{int(slurm_id)}", headers=rest_headers(), timeout=30)
     if response.status_code != 200:
         return None
     jobs = response.json().get("jobs") or []

@@ -26,7 +26,7 @@ from flask import Flask, request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from werkzeug.exceptions import HTTPException
 
-from service import hyphy
+from service import hyphy, metrics
 from service.api import operation_table
 from service.config import Settings
 from service.datasets.service import DatasetService
@@ -59,7 +59,13 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
     configure_logging(settings.LOG_LEVEL)
     services = build_services(settings)
 
+    # this app's own metrics registry (jobs over its tracker, its request latency): see service/metrics.py
+    app_metrics = metrics.AppMetrics(services.jobs.tracker, services.jobs.refresh_many)
+
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent))
+    # outermost: times every request by operationId, and serves /metrics as <api base>/metrics
+    app.add_middleware(metrics.RequestMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       metrics=app_metrics, api_base=load_spec()["servers"][0]["url"])
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ControlCharacterPathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING,
@@ -81,6 +87,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
 
     flask_app: Flask = app.app
     flask_app.extensions["datamonkey"] = services
+    flask_app.extensions[metrics.EXTENSION] = app_metrics
     # Werkzeug refuses bodies beyond this with 413 before reading them; the upload stream
     # enforces DATASET_MAX_BYTES exactly. The margin covers multipart framing and `meta`.
     flask_app.config["MAX_CONTENT_LENGTH"] = settings.DATASET_MAX_BYTES + 1024 * 1024

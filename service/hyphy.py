@@ -4,17 +4,23 @@
 - A run succeeded only if it exited 0, printed no `Error:`, left no non-empty errors.log and
   wrote a non-empty JSON that parses: HyPhy can exit 0 on bad input and exit 1 with the message
   on stdout, and it creates the output file empty before it starts.
+- HyPhy prints its per-site counters (`Working on site pattern 17/170`, `Sample 12/100`) on
+  stderr, and only when stderr is a terminal: `terminal_command` runs it with stderr on a
+  pseudo-terminal (util-linux `script`, in every Debian install) and stdout on a plain file.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 BINARY_DIR = Path("/usr/lib/hyphy/bin")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_COUNTER = re.compile(r"(\d+)\s*/\s*(\d+)")
 
 #: Files every job directory holds, whichever scheduler ran it.
 STDOUT, STDERR, EXIT_STATUS, RESULT, ERRORS_LOG = "stdout.log", "stderr.log", "exit_status", "result.json", "errors.log"
@@ -37,6 +43,20 @@ def pick_binary(configured: str = "auto", cpuinfo: Path = Path("/proc/cpuinfo"))
 
 def command(binary: str, cpus: int, method_argv: list[str]) -> list[str]:
     return [binary, f"CPU={cpus}", *method_argv]
+
+
+def terminal_command(argv: Sequence[str]) -> list[str]:
+    """`argv` with stdin /dev/null (a prompt fails at once instead of waiting), stdout to STDOUT in
+    the working directory, and stderr on a pseudo-terminal, so HyPhy prints its counters.
+
+    Run the result in the job directory with stdin /dev/null and stdout + stderr to STDERR: that
+    file gets the terminal's text. `script` runs the command with $SHELL, so SHELL is pinned to
+    /bin/sh (a job user's login shell may be nologin); every word is quoted for it. `script -e`
+    exits with the command's code and, when terminated, stops it.
+    """
+    inner = f"exec {' '.join(shlex.quote(word) for word in argv)} </dev/null >{STDOUT}"
+    return ["/usr/bin/env", "SHELL=/bin/sh", "script", "--quiet", "--flush", "--return", "--command", inner,
+            "/dev/null"]
 
 
 #: Environment for a HyPhy run: HYPHY_PATH would override the compiled-in library directory.
@@ -66,7 +86,7 @@ def classify(workdir: Path, exit_code: int) -> Outcome:
     errors_log = tail(workdir / ERRORS_LOG, 8 * 1024).strip()
     error_text = _error_message(stdout) or errors_log
     if exit_code != 0:
-        detail = error_text or tail(workdir / STDERR, 2000).strip() or "no output"
+        detail = error_text or clean_terminal_text(tail(workdir / STDERR, 2000)).strip() or "no output"
         return Outcome(False, f"HyPhy exited with code {exit_code}: {detail}")
     if error_text:
         return Outcome(False, f"HyPhy reported an error: {error_text}")
@@ -94,11 +114,46 @@ def _error_message(stdout: str) -> str:
     return " ".join(message.split())[:1000]
 
 
-def progress(workdir: Path) -> str:
-    """The last `### ` phase heading HyPhy printed (ANSI colours stripped)."""
-    text = tail(workdir / STDOUT, 32 * 1024)
-    headings = [line[4:].strip() for line in text.splitlines() if line.startswith("### ")]
-    return headings[-1][:200] if headings else ""
+@dataclass(frozen=True)
+class Progress:
+    """Where a run got to: the last `### ` phase heading (stdout) and the live counter (stderr)."""
+
+    phase: str = ""
+    step: str = ""
+    done: int | None = None
+    total: int | None = None
+
+    @property
+    def text(self) -> str:
+        return " — ".join(part for part in (self.phase, self.step) if part)
+
+    def detail(self) -> dict[str, Any]:
+        """The JSON `progress_detail`: only what is known."""
+        detail: dict[str, Any] = {k: v for k, v in (("phase", self.phase), ("step", self.step)) if v}
+        if self.done is not None and self.total:
+            detail.update(done=self.done, total=self.total, fraction=round(min(self.done / self.total, 1.0), 4))
+        return detail
+
+
+def progress(workdir: Path) -> Progress:
+    headings = [line[4:].strip() for line in tail(workdir / STDOUT, 32 * 1024).splitlines() if line.startswith("### ")]
+    step = current_status_line(tail(workdir / STDERR, 4 * 1024))
+    counter = _COUNTER.search(step)
+    return Progress(phase=headings[-1][:200] if headings else "", step=step[:200],
+                    done=int(counter.group(1)) if counter else None,
+                    total=int(counter.group(2)) if counter and int(counter.group(2)) > 0 else None)
+
+
+def current_status_line(terminal_text: str) -> str:
+    """The status line a terminal shows now: HyPhy rewrites it in place (`\\r`) and blanks it
+    when a loop ends, so only text after the last carriage return or newline counts."""
+    return re.split(r"[\r\n]", terminal_text)[-1].strip()
+
+
+def clean_terminal_text(text: str) -> str:
+    """Terminal output as a log: colour codes removed, every line as it was last drawn."""
+    lines = _ANSI.sub("", text).replace("\r\n", "\n").split("\n")
+    return "\n".join(line.rsplit("\r", 1)[-1].rstrip() if "\r" in line else line for line in lines)
 
 
 def tail(path: Path, limit: int) -> str:

@@ -26,6 +26,7 @@ from service.datasets import checks
 from service.datasets.intake import has_embedded_tree
 from service.datasets.profile import TreeProfile
 from service.errors import (
+    Conflict,
     FieldError,
     InvalidRequest,
     MethodNotAvailable,
@@ -44,11 +45,22 @@ from service.schedulers.base import (
     JobSpec,
     RunState,
     Scheduler,
+    SchedulerRefused,
     SchedulerUnavailable,
 )
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
 from service.trackers.fs import storage_guard
-from service.trackers.jobs import COMPLETED, ERROR, RUNNING, FileJobTracker, JobRecord, new_job_id, utc_now
+from service.trackers.jobs import (
+    COMPLETED,
+    ERROR,
+    QUEUED,
+    RUNNING,
+    AttemptConflict,
+    FileJobTracker,
+    JobRecord,
+    new_job_id,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 _NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOTALL)
@@ -77,12 +89,59 @@ class JobService:
         job, created = self.tracker.create_or_get(record, reuse=lambda old: old.state != ERROR)
         if not created:
             return self.refresh(job)
+        return self._submit_or_forget(method, job, inputs, credentials, forget=lambda: self.tracker.delete(job.job_id))
+
+    def retry(self, identity: Identity, job_id: str, resources: Mapping[str, int],
+              credentials: ClusterCredentials | None = None) -> JobRecord:
+        """Submit a failed or cancelled job's analysis again as a new job linked to it, with
+        `resources` (cpus, memory_mb, time_limit_min) replacing the old job's where given."""
+        job = self.get(identity, job_id)
+        if job.state != ERROR:
+            raise Conflict(f"only a failed or cancelled job can be retried; this one is {job.state}")
+        if not self.scheduler.accepts_credentials:
+            credentials = None
+        method = get_method(job.method)
+        if not method.available:
+            raise MethodNotAvailable(method.id, method.unavailable_reason)
+        inputs = {}
+        for role, ds_id in job.datasets.items():
+            record = self.datasets.get(ds_id) if ds_id else None
+            if ds_id and record is None:
+                raise Conflict(f"the job's {role} dataset {ds_id} was deleted: upload it again and start a new job")
+            if record is not None:
+                inputs[role] = record
+        new_id = new_job_id()
+        attempt = dataclasses.replace(
+            job, job_id=new_id, workdir=str(self.work_root / new_id),
+            paths={name: str(self.work_root / new_id / Path(path).name) for name, path in job.paths.items()},
+            resources={**job.resources, **resources}, scheduler=self.scheduler.name,
+            cluster_user=credentials.user if credentials else job.cluster_user,
+            previous_job_ids=[*job.previous_job_ids, job.job_id], retried_as=None,
+            state=QUEUED, reason="", progress="", progress_detail={}, native_id="", scheduler_info={},
+            created=utc_now(), updated=utc_now(), started=None, finished=None, cancelled=None,
+        )
+        try:
+            self.tracker.create_attempt(attempt, replaces=job.job_id)
+        except AttemptConflict as exc:
+            raise Conflict(str(exc)) from None
+        log.info("job retried", extra={"job_id": new_id, "previous_job_id": job.job_id, "resources": attempt.resources})
+        try:
+            return self._submit_or_forget(method, attempt, inputs, credentials,
+                                          forget=lambda: self.tracker.abandon_attempt(attempt, replaces=job.job_id))
+        except SchedulerRefused as exc:
+            if not resources:
+                raise
+            raise InvalidRequest([FieldError(name, f"the scheduler refused the job with these resources: {exc.message}")
+                                  for name in sorted(resources)]) from None
+
+    def _submit_or_forget(self, method: Method, job: JobRecord, inputs: dict[str, DatasetRecord],
+                          credentials: ClusterCredentials | None, forget) -> JobRecord:
         try:
             return self._submit(method, job, inputs, credentials)
         except Exception as exc:
             # Never leave a record that was not submitted: as `queued` it would be reused by every
             # identical start and keep its datasets undeletable (409) until a restart.
-            self.tracker.delete(job.job_id)
+            forget()
             shutil.rmtree(job.workdir, ignore_errors=True)
             if isinstance(exc, SchedulerUnavailable):
                 raise ServiceUnavailable(f"the job scheduler is unavailable: {exc}") from exc
@@ -198,7 +257,7 @@ class JobService:
             if tree is not None:
                 self.datasets.copy_content(inputs["tree"], tree)
                 _drop_embedded_tree(alignment, inputs["alignment"].format)
-        resources = self.resources(method)
+        resources = Resources(**job.resources)
         argv = hyphy.command(self.hyphy_binary, resources.cpus,
                              method.argv(job.options, str(alignment), str(tree) if tree else None, str(workdir)))
         spec = JobSpec(
@@ -288,7 +347,8 @@ class JobService:
         workdir = Path(job.workdir)
         changes: dict[str, Any] = {}
         if run.phase == ACTIVE:
-            changes = {"state": RUNNING, "progress": hyphy.progress(workdir)}
+            progress = hyphy.progress(workdir)
+            changes = {"state": RUNNING, "progress": progress.text, "progress_detail": progress.detail()}
             if job.started is None:
                 changes["started"] = utc_now()
         elif run.phase == LOST:
@@ -298,8 +358,9 @@ class JobService:
                 outcome = hyphy.Outcome(False, run.reason)
             else:
                 outcome = hyphy.classify(workdir, run.exit_code if run.exit_code is not None else -1)
+            progress = hyphy.Progress() if outcome.completed else hyphy.progress(workdir)
             changes = {"state": COMPLETED if outcome.completed else ERROR, "reason": outcome.reason,
-                       "finished": utc_now(), "progress": "" if outcome.completed else hyphy.progress(workdir)}
+                       "finished": utc_now(), "progress": progress.text, "progress_detail": progress.detail()}
             if job.started is None and run.info.get("started"):
                 changes["started"] = run.info["started"]
         changed = {k: v for k, v in changes.items() if getattr(job, k) != v}

@@ -97,7 +97,7 @@ class StructuredJSONBodyValidator(JSONRequestBodyValidator):
 
     def _validate(self, body: Any) -> None:
         if body is None:
-            if not self._nullable:
+            if self._required and not self._nullable:  # an optional body may be left out
                 raise InvalidRequestProblem([FieldError("body", "a JSON request body is required")])
             return
         validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)

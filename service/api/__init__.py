@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from service.api import datasets, health, jobs, methods
+from service.api import datasets, health, jobs, methods, metrics
 
 HANDLERS: dict[str, Callable] = {
     "getHealth": health.get_health,
@@ -24,6 +24,10 @@ HANDLERS: dict[str, Callable] = {
     "deleteJob": jobs.delete_job,
     "cancelJob": jobs.cancel_job,
     "annotateJob": jobs.annotate_job,
+    "retryJob": jobs.retry_job,
+    "getJobLogs": jobs.get_job_logs,
+    "getJobReport": jobs.get_job_report,
+    "getMetrics": metrics.get_metrics,
 }
 METHOD_ACTIONS = {"start": methods.start, "result": methods.result_for_request, "result_by_id": methods.result_by_id}
 

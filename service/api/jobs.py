@@ -1,9 +1,14 @@
-"""GET /jobs, GET/PATCH/DELETE /jobs/{jobId}, POST /jobs/{jobId}/cancel."""
+"""GET /jobs, GET/PATCH/DELETE /jobs/{jobId}, and a job's cancel, retry, logs and report."""
 
 from __future__ import annotations
 
+from flask import Response, request, stream_with_context
+
+from service import logs, reports
 from service.api import views
 from service.api.common import client_cluster_credentials, identity, services
+from service.errors import Conflict
+from service.trackers.jobs import COMPLETED
 
 
 def list_jobs(alignment_id=None, tree_id=None, method=None, status=None, since=None, limit=None,
@@ -31,3 +36,29 @@ def annotate_job(job_id: str, body: dict, **_params):
 def delete_job(job_id: str, **_params):
     services().jobs.delete(identity(), job_id, client_cluster_credentials())
     return None, 204
+
+
+def retry_job(job_id: str, body: dict | None = None, **_params):
+    job = services().jobs.retry(identity(), job_id, body or {}, client_cluster_credentials())
+    return views.job_details(job), 201
+
+
+def get_job_logs(job_id: str, stream: str = "stdout", tail: int | None = None, follow: bool = False, **_params):
+    job_service = services().jobs
+    job = job_service.get(identity(), job_id)
+    headers = {"X-Job-Status": job.state, "Cache-Control": "no-store"}
+    if follow:
+        resume_at = request.headers.get("Last-Event-ID", "")
+        events = logs.follow(job_service, job, stream, tail, int(resume_at) if resume_at.isdigit() else None)
+        return Response(stream_with_context(events),
+                        mimetype="text/event-stream", headers={**headers, "X-Accel-Buffering": "no"})
+    return Response(logs.read(job, stream, tail), mimetype="text/plain", headers=headers)
+
+
+def get_job_report(job_id: str, **_params):
+    job_service = services().jobs
+    job = job_service.get(identity(), job_id)
+    if job.state != COMPLETED:
+        raise Conflict(f"the job is {job.state}: a report exists once it has completed")
+    html = reports.render(job.method, views.job_details(job), job_service.result(job))
+    return Response(html, mimetype="text/html", headers={"Cache-Control": "private, max-age=3600"})

@@ -23,6 +23,8 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         body["error_message"] = job.reason
     if job.progress:
         body["progress"] = job.progress
+    if job.progress_detail:
+        body["progress_detail"] = job.progress_detail
     if job.cluster_user:
         body["cluster_user"] = job.cluster_user
     for name in ("started", "finished"):
@@ -52,7 +54,7 @@ def job_details(job: JobRecord) -> dict[str, Any]:
     paths (`workdir`, `paths`) and `scheduler_info` (back-end internals, which may hold paths)."""
     body = job_status(job)
     body.update({
-        "state": "cancelled" if job.cancelled else job.state,
+        "state": job.lifecycle_state,
         "reason": job.reason,
         "progress": job.progress,
         "options": job.options,
@@ -62,7 +64,8 @@ def job_details(job: JobRecord) -> dict[str, Any]:
         "resources": {name: job.resources[name] for name in ("cpus", "memory_mb", "time_limit_min")
                       if name in job.resources},
         "annotations": job.annotations,
-        "attempts": 1,
-        "previous_job_ids": [],
+        "attempts": len(job.previous_job_ids) + 1,
+        "previous_job_ids": job.previous_job_ids,
+        **({"retried_as": job.retried_as} if job.retried_as else {}),
     })
     return body

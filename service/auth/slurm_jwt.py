@@ -17,6 +17,7 @@ from pathlib import Path
 import jwt
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from service import metrics
 from service.schedulers.base import SchedulerUnavailable
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,15 @@ class SlurmJWTManager:
             log.error("slurm token refresh failed", extra={"error": str(exc)})
 
     def _mint(self) -> None:
+        """A new token (counted in datamonkey_slurm_token_refreshes_total, ok or error)."""
+        try:
+            self._sign()
+        except Exception:
+            metrics.count_token_refresh(ok=False)
+            raise
+        metrics.count_token_refresh(ok=True)
+
+    def _sign(self) -> None:
         try:
             key = self.key_path.read_bytes()
         except OSError as exc:

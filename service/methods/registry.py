@@ -144,6 +144,16 @@ def _leisr_model_matches_type(options: dict[str, Any], body: Mapping[str, Any]) 
     return []
 
 
+def _bgm_chain_fits(options: dict[str, Any], _body: Mapping[str, Any]) -> list[FieldError]:
+    """BGM draws `samples` from the chain after burn-in: HyPhy asks again (and fails on a closed
+    stdin) unless 100 ≤ samples ≤ steps − burn_in."""
+    room = options["steps"] - options["burn_in"]
+    if options["samples"] > room:
+        return [FieldError("samples", f"must be at most steps - burn_in ({options['steps']} - {options['burn_in']} "
+                                      f"= {room}); lower it or lengthen the chain")]
+    return []
+
+
 def _code() -> GeneticCode:
     return GeneticCode("genetic_code", "--code", "Universal", "Genetic code")
 
@@ -274,11 +284,13 @@ METHODS: dict[str, Method] = {
                 Choice("data_type", "--type", "codon", "Data type", values={v: v for v in ("nucleotide", "amino-acid", "codon")}),
                 Integer("steps", "--steps", 100000, "MCMC chain length", 1, 10**9),
                 Integer("burn_in", "--burn-in", 10000, "Burn-in steps", 0, 10**9),
-                Integer("samples", "--samples", 100, "Samples drawn from the chain", 1, 10**6),
+                Integer("samples", "--samples", 100, "Samples drawn from the chain (100 to steps - burn_in)",
+                        100, 10**6),
                 Integer("max_parents", "--max-parents", 1, "Maximum parents per node", 1, 3),
                 Integer("min_subs", "--min-subs", 1, "Minimum substitutions per site", 1, 10**6),
             ),
             data="any",
+            check=_bgm_chain_fits,
         ),
         Method(
             "contrast-fel", "Contrast-FEL", "Site-level differences in selection between branch sets", "contrast-fel",

@@ -10,6 +10,7 @@ import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.errors import ApiError
 from service.trackers.jobs import JobRecord
 
 #: Where a run is, as a backend sees it. "finished" runs are then classified from their files.
@@ -64,6 +65,11 @@ class ComponentHealth:
 
 class SchedulerUnavailable(Exception):
     """The backend cannot take or report jobs right now (maps to 503 + Retry-After)."""
+
+
+class SchedulerRefused(ApiError):
+    """The backend answered but refused the job (or a cancel), with its reason: a 500 unless the
+    request chose what was refused (e.g. a retry's resources), which makes it the client's 422."""
 
 
 class Scheduler(abc.ABC):

@@ -1,8 +1,9 @@
 """Runs one prepared job directory: `python -m service.schedulers.local_runner <workdir>`.
 
 The LocalScheduler starts this in its own session (process group), so a job outlives a service
-restart and can be cancelled as a group. It runs `command.json`'s argv (no shell), stdin closed
-(HyPhy waits forever at a prompt otherwise), and records the exit code in `exit_status`, the same
+restart and can be cancelled as a group. It runs `command.json`'s argv through
+`hyphy.terminal_command` (stdin closed: HyPhy waits forever at a prompt otherwise; stderr on a
+pseudo-terminal for its progress counters), and records the exit code in `exit_status`, the same
 file the Slurm job script writes, so a finished run is judged from files by either scheduler.
 """
 
@@ -14,16 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.hyphy import EXIT_STATUS, STDERR, STDOUT
+from service.hyphy import EXIT_STATUS, STDERR, terminal_command
 from service.trackers.fs import atomic_write_bytes
 
 
 def run(workdir: Path) -> int:
     command = json.loads((workdir / "command.json").read_text())
-    with open(workdir / STDOUT, "wb") as out, open(workdir / STDERR, "wb") as err:
+    with open(workdir / STDERR, "wb") as terminal:
         child = subprocess.Popen(
-            command["argv"], cwd=workdir, env=command["env"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            terminal_command(command["argv"]), cwd=workdir, env=command["env"],
+            stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
         )
 
         def forward(signum, _frame):

@@ -49,6 +49,8 @@ class JobRecord(JsonRecord):
     state: str = QUEUED
     reason: str = ""
     progress: str = ""
+    #: service.hyphy.Progress.detail(): phase, step, done, total, fraction (what is known).
+    progress_detail: dict[str, Any] = field(default_factory=dict)
     native_id: str = ""
     #: The cluster user the job runs as when the client sent its own Slurm token ("" = the service's).
     cluster_user: str = ""
@@ -63,11 +65,25 @@ class JobRecord(JsonRecord):
     cancelled: str | None = None
     #: The owner's own notes on the job (PATCH /jobs/{id}): {"labels": {k: v}, "notes": "..."}.
     annotations: dict[str, Any] = field(default_factory=dict)
+    #: Earlier attempts of this analysis (POST /jobs/{id}/retry), oldest first.
+    previous_job_ids: list[str] = field(default_factory=list)
+    #: The attempt that replaced this one, once retried.
+    retried_as: str | None = None
 
     @property
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def lifecycle_state(self) -> str:
+        """`state`, except "cancelled" for a job stopped by POST /jobs/{id}/cancel (its upstream
+        status is "error")."""
+        return "cancelled" if self.cancelled else self.state
+
+
+
+class AttemptConflict(Exception):
+    """A job cannot get a new attempt: a later one exists."""
 
 
 def new_job_id() -> str:
@@ -111,6 +127,14 @@ class FileJobTracker:
     def list_owner(self, owner: str) -> list[JobRecord]:
         return list(self._records_in(self.root / "owners" / owner))
 
+    def all(self) -> Iterator[JobRecord]:
+        """Every job, in no order (metrics count them): one directory walk, records read lazily."""
+        for shard in sorted((self.root / "records").iterdir()):
+            for entry in sorted(shard.glob("*.json")) if shard.is_dir() else ():
+                record = self.get(entry.stem)
+                if record is not None:  # deleted meanwhile
+                    yield record
+
     def active(self) -> list[JobRecord]:
         """Jobs not yet final: what a restart must re-check."""
         return list(self._records_in(self.root / "active"))
@@ -142,6 +166,43 @@ class FileJobTracker:
             touch(self.root / "owners" / record.owner / record.job_id)
             atomic_write_bytes(self._key_path(record.request_key), record.job_id.encode())
             return record, True
+
+    def create_attempt(self, record: JobRecord, replaces: str) -> JobRecord:
+        """Store `record` as the next attempt of job `replaces` (same request key): the key then
+        maps to it and the old job's `retried_as` names it. Raises AttemptConflict when the old
+        job was retried already or its request key maps to a newer job."""
+        with self._lock("job", replaces):  # job → key: the order delete() takes them in
+            old = self.get(replaces)
+            if old is None:
+                raise KeyError(replaces)
+            if old.retried_as:
+                raise AttemptConflict(f"this job was already retried as {old.retried_as}: retry that one")
+            with self._lock("key", old.request_key):
+                current = self.find_by_key(old.request_key)
+                if current is not None and current.job_id != replaces:
+                    raise AttemptConflict(f"job {current.job_id} was started since with the same request: "
+                                          "use or retry that one")
+                self._write(record)
+                touch(self.root / "owners" / record.owner / record.job_id)
+                atomic_write_bytes(self._key_path(record.request_key), record.job_id.encode())
+            old.retried_as, old.updated = record.job_id, utc_now()
+            self._write(old)
+            return record
+
+    def abandon_attempt(self, attempt: JobRecord, replaces: str) -> None:
+        """Undo create_attempt (the new attempt could not be submitted): the request key and
+        the old job are as they were."""
+        self.delete(attempt.job_id)
+        with self._lock("job", replaces):
+            old = self.get(replaces)
+            if old is None:
+                return
+            with self._lock("key", old.request_key):
+                if self.find_by_key(old.request_key) is None:
+                    atomic_write_bytes(self._key_path(old.request_key), replaces.encode())
+            if old.retried_as == attempt.job_id:
+                old.retried_as, old.updated = None, utc_now()
+                self._write(old)
 
     def update(self, job_id: str, **changes: Any) -> JobRecord:
         """Apply `changes` to the stored record atomically (read-modify-write under a lock)."""

@@ -87,8 +87,52 @@ def test_ansi_colours_are_stripped_from_messages(tmp_path):
 
 def test_progress_is_the_last_phase_heading(tmp_path):
     workdir(tmp_path, stdout="### Obtaining branch lengths\nfoo\n### \x1b[1mFitting MG94\x1b[0m\nbar\n")
-    assert hyphy.progress(tmp_path) == "Fitting MG94"
-    assert hyphy.progress(tmp_path / "missing") == ""
+    assert hyphy.progress(tmp_path) == hyphy.Progress(phase="Fitting MG94")
+    assert hyphy.progress(tmp_path).detail() == {"phase": "Fitting MG94"}
+    assert hyphy.progress(tmp_path / "missing").text == ""
+
+
+# What HyPhy 2.5.46 wrote on its pseudo-terminal stderr during FEL on adh (captured with `script`).
+FEL_TERMINAL = ("\x1b[2K\rWorking on site pattern 1/170 in partition 1\x1b[2K\rWorking on site pattern 2/170 in "
+                "partition 1\x1b[2K\rWorking on site pattern 17/170 in partition 1")
+FEL_TERMINAL_CLEARED = FEL_TERMINAL + "\x1b[2K\r                                              \x1b[2K\r"
+
+
+def test_progress_counts_from_the_terminal_status_line(tmp_path):
+    workdir(tmp_path, stdout="### Obtaining branch lengths\n### For partition 1 these sites are significant\n",
+            stderr=FEL_TERMINAL)
+    progress = hyphy.progress(tmp_path)
+    assert progress.detail() == {"phase": "For partition 1 these sites are significant",
+                                 "step": "Working on site pattern 17/170 in partition 1",
+                                 "done": 17, "total": 170, "fraction": 0.1}
+    assert progress.text == "For partition 1 these sites are significant — Working on site pattern 17/170 in partition 1"
+
+
+def test_a_cleared_status_line_is_no_step(tmp_path):
+    workdir(tmp_path, stdout="### Writing results\n", stderr=FEL_TERMINAL_CLEARED)
+    assert hyphy.progress(tmp_path) == hyphy.Progress(phase="Writing results")
+
+
+@pytest.mark.parametrize("line,done,total", [
+    ("\tSample 12/100 for partition 1", 12, 100),     # SLAC
+    ("Profiling partition 1/branch AFF", None, None),  # BUSTED: no count
+    ("Computing LF on a grid", None, None),
+])
+def test_counters_other_methods_print(tmp_path, line, done, total):
+    workdir(tmp_path, stderr="\x1b[2K\r" + line)
+    progress = hyphy.progress(tmp_path)
+    assert (progress.step, progress.done, progress.total) == (line.strip(), done, total)
+
+
+def test_terminal_text_is_cleaned_as_a_terminal_shows_it():
+    assert hyphy.clean_terminal_text(FEL_TERMINAL_CLEARED + "\r\nCheck errors.log for execution error details.\r\n") == (
+        "\nCheck errors.log for execution error details.\n")
+    assert hyphy.clean_terminal_text("a\x1b[0;32mb\x1b[0m\nline\rover\n") == "ab\nover\n"
+
+
+def test_a_failure_detail_from_stderr_leaves_out_the_counters(tmp_path):
+    workdir(tmp_path, stderr=FEL_TERMINAL_CLEARED + "\r\nkilled by signal 9\r\n")
+    assert hyphy.classify(tmp_path, 137).reason == "HyPhy exited with code 137: killed by signal 9"
 
 
 def test_read_exit_status(tmp_path):

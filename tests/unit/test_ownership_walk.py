@@ -23,7 +23,7 @@ from tests.unit.helpers import start_ok
 ALICE = "alice-walk-token-0f3b9e2d"
 BOB = "bob-walk-token-5c7a1e94"
 #: Operations with no per-user object: nothing of Alice's can leak through them.
-PUBLIC = {("get", "/health"), ("get", "/methods")}
+PUBLIC = {("get", "/health"), ("get", "/methods"), ("get", "/metrics")}
 
 
 def headers(token: str | None) -> dict[str, str]:
@@ -55,6 +55,9 @@ def walk(client, alice) -> dict[tuple[str, str], Callable]:
         ("post", "/jobs/{jobId}/cancel"): lambda h: client.post(f"/api/v1/jobs/{job}/cancel", headers=h),
         ("patch", "/jobs/{jobId}"): lambda h: client.patch(f"/api/v1/jobs/{job}", json={"notes": "mine now"},
                                                           headers=h),
+        ("post", "/jobs/{jobId}/retry"): lambda h: client.post(f"/api/v1/jobs/{job}/retry", headers=h),
+        ("get", "/jobs/{jobId}/logs"): lambda h: client.get(f"/api/v1/jobs/{job}/logs", headers=h),
+        ("get", "/jobs/{jobId}/report"): lambda h: client.get(f"/api/v1/jobs/{job}/report", headers=h),
     }
     for method in METHODS.values():
         body = {"alignment": ds}

@@ -117,10 +117,10 @@ NON_DEFAULTS: dict[str, list[tuple[dict, list[str]]]] = {
          + OUT + ["--output-lf", f"{W}/result.best-gard"]),
     ],
     "bgm": [
-        ({"branches": "Internal", "data_type": "amino-acid", "steps": 5000, "burn_in": 500, "samples": 50,
+        ({"branches": "Internal", "data_type": "amino-acid", "steps": 5000, "burn_in": 500, "samples": 150,
           "max_parents": 2, "min_subs": 3},
          inputs("bgm") + ["--branches", "Internal", "--code", "Universal", "--type", "amino-acid", "--steps", "5000",
-                          "--burn-in", "500", "--samples", "50", "--max-parents", "2", "--min-subs", "3"] + OUT),
+                          "--burn-in", "500", "--samples", "150", "--max-parents", "2", "--min-subs", "3"] + OUT),
     ],
     "contrast-fel": [
         ({"branch_sets": ["Test", "Reference"], "srv": False, "permutations": "No", "p_value": 0.01,
@@ -253,3 +253,13 @@ def test_leisr_model_must_fit_the_data_type(body, field):
 @pytest.mark.parametrize("data_type", ["Nucleotide", "Protein"])
 def test_leisr_jc69_fits_both_data_types(data_type):
     assert flag_value(argv("leisr", {"type": data_type, "model": "JC69"}), "--model") == "JC69"
+
+
+def test_bgm_samples_must_fit_in_the_chain_after_burn_in():
+    """HyPhy's BGM asks again (and fails on a closed stdin) unless 100 <= samples <= steps - burn_in."""
+    bgm = METHODS["bgm"]
+    with pytest.raises(InvalidRequest) as refused:
+        bgm.normalize({"alignment": "a" * 32, "steps": 20000, "burn_in": 19950, "samples": 100})
+    assert [e.field for e in refused.value.errors] == ["samples"] and "20000 - 19950 = 50" in str(refused.value.errors[0])
+    _, options = bgm.normalize({"alignment": "a" * 32, "steps": 20000, "burn_in": 10000, "samples": 10000})
+    assert options["samples"] == 10000

@@ -12,7 +12,7 @@ from tests.payloads import payloads
 GOLDEN = """#!/bin/bash
 # datamonkey job 0123abcd: written by service/schedulers/slurm_rest/script.py
 cd '/data/jobs/0123 abcd' || exit 1
-/usr/lib/hyphy/bin/hyphy-avx CPU=2 fel --alignment '/data/jobs/0123 abcd/input/it'"'"'s.txt' --output '$(rm -rf ~)' </dev/null >stdout.log 2>stderr.log
+/usr/bin/env SHELL=/bin/sh script --quiet --flush --return --command 'exec /usr/lib/hyphy/bin/hyphy-avx CPU=2 fel --alignment '"'"'/data/jobs/0123 abcd/input/it'"'"'"'"'"'"'"'"'s.txt'"'"' --output '"'"'$(rm -rf ~)'"'"' </dev/null >stdout.log' /dev/null </dev/null >stderr.log 2>&1
 status=$?
 printf '%s\\n' "$status" >exit_status.tmp && mv -f exit_status.tmp exit_status
 exit "$status"
@@ -39,12 +39,14 @@ def test_unsafe_values_are_refused(job_id, workdir, argv):
 
 
 def test_script_runs_and_records_the_exit_status(tmp_path):
-    """Run the script with bash itself: files appear, exit code is recorded and returned."""
-    script = build_script("t1", tmp_path, ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
+    """Run the script with bash itself: files appear, exit code is recorded and returned; stderr
+    is a terminal (HyPhy prints its counters only then), stdout and stdin are not."""
+    script = build_script("t1", tmp_path, ["/bin/sh", "-c", "echo out; echo err >&2; test -t 2 && test ! -t 1 "
+                                                           "&& test ! -t 0 && exit 3"])
     done = subprocess.run(["bash", "-c", script], capture_output=True)
     assert done.returncode == 3
     assert (tmp_path / "stdout.log").read_text() == "out\n"
-    assert (tmp_path / "stderr.log").read_text() == "err\n"
+    assert (tmp_path / "stderr.log").read_bytes() == b"err\r\n"  # a terminal ends lines with CR LF
     assert (tmp_path / "exit_status").read_text() == "3\n"
     assert not (tmp_path / "exit_status.tmp").exists()
 

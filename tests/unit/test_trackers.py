@@ -350,3 +350,29 @@ def test_processes_adding_the_same_upload_make_one_dataset(tmp_path):
     tracker = FileDatasetTracker(tmp_path)
     assert len(tracker.list_owner("same-owner")) == 1
     assert tracker.blob_path(hashlib.sha256(data).hexdigest()).read_bytes() == data
+
+
+def test_all_lists_every_job_of_every_owner_once(tmp_path):
+    tracker = FileJobTracker(tmp_path)
+    jobs = [make_record(key=f"k{i}", owner=f"owner{i % 3}") for i in range(7)]
+    for job in jobs:
+        tracker.create_or_get(job, reuse=lambda old: True)
+    tracker.delete(jobs[0].job_id)
+    assert sorted(j.job_id for j in tracker.all()) == sorted(j.job_id for j in jobs[1:])
+
+
+def test_an_attempt_takes_over_the_request_key_and_can_be_abandoned(tmp_path):
+    from service.trackers.jobs import AttemptConflict
+
+    tracker = FileJobTracker(tmp_path)
+    first, _ = tracker.create_or_get(make_record(), reuse=lambda old: True)
+    tracker.update(first.job_id, state=ERROR)
+    second = make_record()
+    tracker.create_attempt(second, replaces=first.job_id)
+    assert tracker.find_by_key(REQUEST_KEY).job_id == second.job_id
+    assert tracker.get(first.job_id).retried_as == second.job_id
+    with pytest.raises(AttemptConflict):
+        tracker.create_attempt(make_record(), replaces=first.job_id)
+    tracker.abandon_attempt(second, replaces=first.job_id)
+    assert tracker.get(second.job_id) is None and tracker.get(first.job_id).retried_as is None
+    assert tracker.find_by_key(REQUEST_KEY).job_id == first.job_id

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from service import metrics
 from service.errors import Unauthorized
 from service.schedulers.base import ClusterCredentials, SchedulerUnavailable
 from service.schedulers.slurm_rest.adapters.base import RestAdapter, SlurmError
@@ -64,14 +65,16 @@ class SlurmRestClient:
         headers = ({"X-SLURM-USER-NAME": credentials.user, "X-SLURM-USER-TOKEN": credentials.token}
                    if credentials else None)
         response = self._send(method, path, headers, **kwargs)
-        if credentials and response.status_code not in expect and self._auth_failure(response):
+        refused = self._refused(method, path, response, expect)
+        if credentials and refused:
             raise Unauthorized("Unauthorized: slurmrestd refused the X-SLURM-USER-TOKEN sent with this request "
                                "(expired, wrongly signed, or not for X-SLURM-USER-NAME)")
-        if not credentials and response.status_code not in expect and self._auth_failure(response):
+        if not credentials and refused:
             log.warning("slurmrestd refused the token; refreshing it and retrying once",
                         extra={"status": response.status_code, "path": path})
             self.jwt.refresh_now()  # SlurmTokenError (a SchedulerUnavailable) when the key file is unreadable
             response = self._send(method, path, None, **kwargs)
+            self._refused(method, path, response, expect)
         if response.status_code in expect:
             return response
         errors = self.adapter.parse_errors(self.json(response))
@@ -84,7 +87,15 @@ class SlurmRestClient:
             kwargs.setdefault("timeout", self.timeout)
             return self.session.request(method, self.base + path, headers=headers or self.jwt.headers(), **kwargs)
         except requests.RequestException as exc:
+            metrics.count_slurmrestd_call(method, path, "unreachable")
             raise SchedulerUnavailable(f"slurmrestd at {self.base} is unreachable: {type(exc).__name__}") from exc
+
+    def _refused(self, method: str, path: str, response: requests.Response, expect) -> bool:
+        """Count this call by outcome (service/metrics.py); True when it failed authentication."""
+        outcome = ("ok" if response.status_code in expect
+                   else "unauthorized" if self._auth_failure(response) else "http_error")
+        metrics.count_slurmrestd_call(method, path, outcome)
+        return outcome == "unauthorized"
 
     def _auth_failure(self, response: requests.Response) -> bool:
         if response.status_code == 401:

@@ -34,7 +34,6 @@ from typing import Callable
 
 import requests
 
-from service.errors import ApiError
 from service.schedulers.base import (
     FINISHED,
     HEALTHY,
@@ -47,6 +46,7 @@ from service.schedulers.base import (
     JobSpec,
     RunState,
     Scheduler,
+    SchedulerRefused,
     SchedulerUnavailable,
 )
 from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest, adapter_for_path
@@ -75,10 +75,8 @@ HEALTH_CACHE_S = 5.0
 LISTING_STALE_S = 60
 
 
-class SlurmSubmitError(ApiError):
+class SlurmSubmitError(SchedulerRefused):
     """Slurm refused (or would never run) the job, or refused to cancel it; with Slurm's reason."""
-
-    status = 500
 
 
 def native_id(slurm_id: int, submit_time: int | None) -> str:

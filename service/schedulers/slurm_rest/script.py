@@ -3,7 +3,8 @@
 The script runs on a compute node as SLURM_JWT_USERNAME. It assumes a shared file system: the
 job directory (under JOB_WORK_LOCATION) has the same path on the service host and on every
 compute node. It writes the same files as the LocalScheduler's runner (service/hyphy.py):
-HyPhy's stdout.log / stderr.log and `exit_status`, written atomically (tmp file, then mv), so
+HyPhy's stdout.log / stderr.log (run through `hyphy.terminal_command`, so stderr is a
+pseudo-terminal and carries the progress counters) and `exit_status`, written atomically (tmp file, then mv), so
 a finished run is judged from files whatever Slurm says. The script exits with HyPhy's code so
 Slurm's own view (COMPLETED / FAILED) agrees.
 """
@@ -15,7 +16,7 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Sequence
 
-from service.hyphy import EXIT_STATUS, STDERR, STDOUT
+from service.hyphy import EXIT_STATUS, STDERR, terminal_command
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -30,12 +31,12 @@ def build_script(job_id: str, workdir: str | PurePosixPath, argv: Sequence[str])
     if not argv or not all(isinstance(word, str) and word and not _bad_text(word) for word in argv):
         raise ValueError("the command must be a non-empty list of non-empty strings without control characters")
     q = shlex.quote
-    command = " ".join(q(word) for word in argv)
+    command = " ".join(q(word) for word in terminal_command(argv))
     return (
         "#!/bin/bash\n"
         f"# datamonkey job {job_id}: written by service/schedulers/slurm_rest/script.py\n"
         f"cd {q(workdir)} || exit 1\n"
-        f"{command} </dev/null >{q(STDOUT)} 2>{q(STDERR)}\n"
+        f"{command} </dev/null >{q(STDERR)} 2>&1\n"
         "status=$?\n"
         f"printf '%s\\n' \"$status\" >{q(EXIT_STATUS + '.tmp')} && mv -f {q(EXIT_STATUS + '.tmp')} {q(EXIT_STATUS)}\n"
         'exit "$status"\n'

@@ -1,0 +1,145 @@
+"""A job's output for GET /jobs/{jobId}/logs: cleaned text, its last lines, or a live SSE stream.
+
+HyPhy's stdout carries colour codes and its stderr is a pseudo-terminal (service/hyphy.py), so
+both are cleaned the way a terminal would show them. Following is Server-Sent Events: each
+complete line is one `log` event whose `id` is the byte offset after it, so a client that
+reconnects with `Last-Event-ID` (browsers' EventSource does) resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from service import hyphy
+from service.errors import ServiceUnavailable
+from service.trackers.jobs import JobRecord
+
+if TYPE_CHECKING:
+    from service.jobs import JobService
+
+STREAM_FILES = {"stdout": hyphy.STDOUT, "stderr": hyphy.STDERR}
+#: A plain read returns at most this much of the end of a log (HyPhy logs are rarely over 1 MB).
+READ_LIMIT_BYTES = 8 * 1024 * 1024
+#: How often a follower looks for new output and a new job state.
+FOLLOW_POLL_S = 1.0
+#: A comment line this often keeps proxies from closing a quiet stream.
+KEEPALIVE_S = 15.0
+#: A stream ends (the client reconnects with Last-Event-ID) after this long, so a follower of a
+#: days-long job does not hold a server thread for days.
+FOLLOW_MAX_S = 3600.0
+#: Followers at once: each holds one of the server's worker threads while it streams.
+MAX_FOLLOWERS = 16
+_followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+
+
+def read(job: JobRecord, stream: str, tail: int | None) -> str:
+    """The cleaned log, or its last `tail` lines; "" before the job wrote any."""
+    text = hyphy.clean_terminal_text(hyphy.tail(_path(job, stream), READ_LIMIT_BYTES))
+    return _last_lines(text, tail) if tail is not None else text
+
+
+def follow(jobs: JobService, job: JobRecord, stream: str, tail: int | None,
+           resume_at: int | None = None) -> Iterator[str]:
+    """SSE for one log until the job is final: the tail (or everything after `resume_at`, a
+    Last-Event-ID), then new lines as they are written, `progress` events, and one `end` event.
+
+    Raises ServiceUnavailable at once when MAX_FOLLOWERS streams are open already."""
+    if not _followers.acquire(blocking=False):
+        raise ServiceUnavailable(f"{MAX_FOLLOWERS} log streams are open already; read the log without follow, "
+                                 "or try again later", code="too_many_log_streams")
+    return _Stream(_events(jobs, job, _path(job, stream), tail, resume_at))
+
+
+class _Stream:
+    """The event iterator, holding one follower slot until the server closes it (WSGI calls
+    `close()` when the response ends or the client goes away, started or not)."""
+
+    def __init__(self, events: Iterator[str]):
+        self._events = events
+        self._released = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+        if not self._released:
+            self._released = True
+            _followers.release()
+
+
+def _events(jobs: JobService, job: JobRecord, path: Path, tail: int | None, resume_at: int | None) -> Iterator[str]:
+    if resume_at is None:
+        offset, text = _complete_lines(path, 0)
+        lines = hyphy.clean_terminal_text(text).split("\n")[:-1]
+        for line in lines if tail is None else lines[len(lines) - tail:]:
+            yield _event("log", line)
+        yield f"id: {offset}\n\n"
+    else:
+        offset = resume_at
+    progress: dict = {}
+    started = last_sent = time.monotonic()
+    while True:
+        job = jobs.refresh(job)
+        offset, text = _complete_lines(path, offset)
+        for line in hyphy.clean_terminal_text(text).split("\n")[:-1]:
+            yield _event("log", line)
+        if text:
+            yield f"id: {offset}\n\n"
+            last_sent = time.monotonic()
+        if job.progress_detail != progress:
+            progress = job.progress_detail
+            yield _event("progress", json.dumps(progress))
+        if job.final:
+            offset, text = _complete_lines(path, offset, final=True)
+            for line in hyphy.clean_terminal_text(text).split("\n"):
+                if line:
+                    yield _event("log", line)
+            yield _event("end", json.dumps({"status": job.state, "state": job.lifecycle_state,
+                                            "error_message": job.reason}))
+            return
+        if time.monotonic() - started > FOLLOW_MAX_S:
+            yield "retry: 1000\n: the stream ends here; reconnect with Last-Event-ID to go on\n\n"
+            return
+        if time.monotonic() - last_sent > KEEPALIVE_S:
+            yield ": keepalive\n\n"
+            last_sent = time.monotonic()
+        time.sleep(FOLLOW_POLL_S)
+
+
+def _complete_lines(path: Path, offset: int, final: bool = False) -> tuple[int, str]:
+    """Text from `offset` up to the last newline (or to the end when `final`), and the new offset.
+
+    A line still being written (or a terminal status line, which never ends) waits for its newline."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < offset:  # not this file's offset (e.g. a stale Last-Event-ID): start over
+                offset = 0
+            handle.seek(offset)
+            data = handle.read(min(size - offset, READ_LIMIT_BYTES))
+    except FileNotFoundError:
+        return offset, ""
+    end = len(data) if final else data.rfind(b"\n") + 1
+    return offset + end, data[:end].decode("utf-8", "replace")
+
+
+def _event(name: str, data: str) -> str:
+    return f"event: {name}\n" + "".join(f"data: {part}\n" for part in data.split("\n")) + "\n"
+
+
+def _last_lines(text: str, count: int) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[len(lines) - count:])
+
+
+def _path(job: JobRecord, stream: str) -> Path:
+    return Path(job.workdir) / STREAM_FILES[stream]

@@ -1,0 +1,249 @@
+"""Prometheus metrics: every metric definition and helper in one place (served by GET /metrics).
+
+Metrics (aggregates only: no job ids, owners, tokens, paths or raw URLs in any label):
+
+    datamonkey_jobs{method, state}                    gauge: jobs in the job tracker; `state` is
+        queued / running / completed / error / cancelled, as GET /jobs/{id} reports it
+    datamonkey_http_request_duration_seconds{operation, status_class}
+                                                      histogram: each HTTP request, labelled by
+        its Connexion operationId ("unmatched" when no operation took it) and 2xx…5xx
+    datamonkey_slurmrestd_calls_total{method, endpoint, outcome}
+                                                      counter: every HTTP call to slurmrestd
+        (an authentication retry is a second call); outcome ok / http_error / unauthorized /
+        unreachable; endpoint is the path template (jobs, job/{id}, job/submit, ping, other)
+    datamonkey_slurmrestd_errors_total{method, endpoint, outcome}
+                                                      counter: the calls whose outcome is not ok
+    datamonkey_slurm_token_refreshes_total{outcome}   counter: Slurm JWTs minted (the first one
+        and every refresh, scheduled or forced), outcome ok / error
+plus prometheus_client's standard process_*, python_gc_* and python_info.
+
+Registration: why calling `create_app()` again and again in one process (the unit tests build
+hundreds of apps) never raises "Duplicated timeseries":
+
+- the counters that code deep in the Slurm scheduler increments (slurmrestd calls and errors,
+  token refreshes) are process-wide: module-level objects created once, at import, with
+  `registry=None`, so they are never put in prometheus_client's global REGISTRY;
+- every app gets its own `CollectorRegistry` (`AppMetrics`, stored in
+  `flask_app.extensions["datamonkey_metrics"]` and served by GET /metrics). A fresh registry
+  holds no names yet, so each app registers the shared counters and the standard collectors
+  again without a clash, plus what belongs to that app alone: its request latency histogram
+  (fed by its `RequestMetricsMiddleware`) and its `JobsCollector` (over its own job tracker).
+  Two apps in one process never mix their jobs or requests, and a discarded app's registry goes
+  with it (nothing accumulates in a global registry).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+#: Key of an app's AppMetrics in `flask_app.extensions`.
+EXTENSION = "datamonkey_metrics"
+#: Prometheus' default scrape path, served besides `<api base>/metrics`.
+ROOT_PATH = "/metrics"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The operation label of a request no API operation took (404, 405, Swagger UI, spec files…).
+UNMATCHED = "unmatched"
+#: How long the jobs gauge reuses its counts: a scrape reads every job record.
+JOBS_CACHE_SECONDS = 5.0
+JOB_STATES = ("queued", "running", "completed", "error", "cancelled")
+#: Request latency buckets (seconds): uploads and long result reads reach tens of seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+#: slurmrestd endpoints by path template (`/job/6` → "job/{id}"); any other path is "other".
+SLURM_ENDPOINTS = frozenset({"jobs", "job/{id}", "job/submit", "ping"})
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+SLURM_OUTCOMES = ("ok", "http_error", "unauthorized", "unreachable")
+
+# -- process-wide metrics (shared by every app's registry) --------------------------------------
+SLURMRESTD_CALLS = Counter(
+    "datamonkey_slurmrestd_calls", "HTTP calls to slurmrestd, by method, endpoint template and outcome",
+    ["method", "endpoint", "outcome"], registry=None)
+SLURMRESTD_ERRORS = Counter(
+    "datamonkey_slurmrestd_errors", "slurmrestd calls that failed (outcome http_error, unauthorized or unreachable)",
+    ["method", "endpoint", "outcome"], registry=None)
+TOKEN_REFRESHES = Counter(
+    "datamonkey_slurm_token_refreshes", "Slurm JWTs minted (first token and every refresh), by outcome",
+    ["outcome"], registry=None)
+for _outcome in ("ok", "error"):
+    TOKEN_REFRESHES.labels(_outcome)  # both series exist from the start (rate() needs a zero)
+#: prometheus_client's standard collectors, made once (GCCollector insists on registering
+#: somewhere: a throwaway registry; it only exists on CPython).
+_STANDARD: tuple[Collector, ...] = (ProcessCollector(registry=None), PlatformCollector(registry=None)) + (
+    (GCCollector(registry=CollectorRegistry()),)
+    if hasattr(gc, "get_stats") and platform.python_implementation() == "CPython" else ())
+_SHARED: tuple[Collector, ...] = (SLURMRESTD_CALLS, SLURMRESTD_ERRORS, TOKEN_REFRESHES) + _STANDARD
+
+
+def slurm_endpoint(path: str) -> str:
+    """The bounded endpoint label of a slurmrestd path: numeric segments become `{id}`."""
+    segments = path.split("?", 1)[0].strip("/").split("/")
+    template = "/".join("{id}" if segment.isdigit() else segment for segment in segments)
+    return template if template in SLURM_ENDPOINTS else "other"
+
+
+def count_slurmrestd_call(method: str, path: str, outcome: str) -> None:
+    """One HTTP call to slurmrestd at `path` (raw: ids are folded into the endpoint template)."""
+    method = method.upper() if method.upper() in HTTP_METHODS else "OTHER"
+    outcome = outcome if outcome in SLURM_OUTCOMES else "http_error"
+    endpoint = slurm_endpoint(path)
+    SLURMRESTD_CALLS.labels(method, endpoint, outcome).inc()
+    if outcome != "ok":
+        SLURMRESTD_ERRORS.labels(method, endpoint, outcome).inc()
+
+
+def count_token_refresh(ok: bool) -> None:
+    TOKEN_REFRESHES.labels("ok" if ok else "error").inc()
+
+
+def status_class(status: int | None) -> str:
+    """"2xx" … "5xx"; no response at all (the app raised) counts as 5xx."""
+    if status is None or not 100 <= status <= 599:
+        return "5xx"
+    return f"{status // 100}xx"
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+class JobsCollector(Collector):
+    """`datamonkey_jobs{method, state}` over one app's job tracker, counted at most every `ttl` s.
+
+    A count reads every job record, so scrapes within `ttl` seconds of the last count reuse it.
+    Jobs not yet final are first brought up to date with `refresh` (JobService.refresh_many: one
+    scheduler call, as any read of a job does), so a job nobody polls still moves from running
+    to completed. Every known method × state is reported, zeros included, so series do not
+    appear and vanish. A count that fails is logged and the previous one served (or none yet).
+    """
+
+    def __init__(self, tracker: Any, refresh: Callable[[list], list] | None = None, *,
+                 ttl: float = JOBS_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.tracker = tracker
+        self.refresh = refresh
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] | None = None
+        self._counted_at = 0.0
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [self._family({})]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        return [self._family(self.counts() or {})]
+
+    def counts(self) -> dict[tuple[str, str], int] | None:
+        """{(method, state): jobs}, recounted when the last count is older than `ttl`."""
+        with self._lock:  # concurrent scrapes wait for one count instead of each reading everything
+            now = self.clock()
+            if self._counts is None or now - self._counted_at >= self.ttl:
+                try:
+                    self._counts = self._count()
+                except Exception:  # a scrape must not fail because the job store cannot be read
+                    log.warning("cannot count jobs for the metrics", exc_info=True)
+                self._counted_at = now
+            return self._counts
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._counts = None
+
+    def _count(self) -> dict[tuple[str, str], int]:
+        from service.methods import METHODS  # lazily: the registry is not needed to count HTTP calls
+
+        jobs = list(self.tracker.all())
+        pending = [job for job in jobs if not job.final]
+        if pending and self.refresh is not None:
+            try:
+                fresh = {job.job_id: job for job in self.refresh(pending)}
+                jobs = [fresh.get(job.job_id, job) for job in jobs]
+            except Exception:
+                log.warning("cannot refresh job states for the metrics; counting stored states", exc_info=True)
+        counts = {(method, state): 0 for method in METHODS for state in JOB_STATES}
+        for job in jobs:
+            key = (job.method if job.method in METHODS else "other", job.lifecycle_state)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    @staticmethod
+    def _family(counts: dict[tuple[str, str], int]) -> GaugeMetricFamily:
+        family = GaugeMetricFamily("datamonkey_jobs", "Jobs in the job tracker by method and state "
+                                   "(cancelled: stopped by POST /jobs/{id}/cancel)", labels=["method", "state"])
+        for (method, state), value in sorted(counts.items()):
+            family.add_metric([method, state], value)
+        return family
+
+
+# -- one app's registry -------------------------------------------------------------------------
+class AppMetrics:
+    """One app's CollectorRegistry: its jobs gauge and request histogram + the shared metrics."""
+
+    def __init__(self, tracker: Any, refresh: Callable[[list], list] | None = None):
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "datamonkey_http_request_duration_seconds",
+            "HTTP request latency (until the response ends) by operationId and status class",
+            ["operation", "status_class"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.jobs = JobsCollector(tracker, refresh)
+        self.registry.register(self.jobs)
+        for collector in _SHARED:
+            self.registry.register(collector)
+
+    def observe_request(self, operation: str | None, status: int | None, seconds: float) -> None:
+        self.requests.labels(operation or UNMATCHED, status_class(status)).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """ASGI middleware: time each HTTP request, labelled by the operationId Connexion routed it to.
+
+    Outermost (before Connexion's exception middleware), so error answers are timed too. It
+    gives the scope an `extensions` dict before passing it on: Connexion's routing copies the
+    scope but records the operation in that (shared) dict, where it is read once the response
+    is done. `/metrics` (Prometheus' default scrape path) is rewritten to `<api base>/metrics`,
+    so both paths are the same operation (getMetrics), validated and answered alike.
+    """
+
+    def __init__(self, app, *, metrics: AppMetrics, api_base: str):
+        from connexion.middleware.abstract import ROUTING_CONTEXT
+
+        self.app = app
+        self.metrics = metrics
+        self.routing_key = ROUTING_CONTEXT
+        self.aliases = {ROOT_PATH: api_base.rstrip("/") + ROOT_PATH}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        target = self.aliases.get(scope.get("path", ""))
+        if target is not None:
+            scope = dict(scope, path=target, raw_path=target.encode())
+        extensions = scope.setdefault("extensions", {})
+        status: int | None = None
+
+        async def send_with_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            operation = (extensions.get(self.routing_key) or {}).get("operation_id")
+            self.metrics.observe_request(operation, status, time.perf_counter() - started)

@@ -1,0 +1,117 @@
+"""GET /jobs/{jobId}/logs: cleaned text, tail, stderr's terminal counters, and the SSE follow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service import hyphy, logs
+from tests.conftest import ADH_NEXUS, upload_id
+from tests.unit.fakes import GOOD_RESULT
+from tests.unit.helpers import start_ok
+
+ALICE = "alice-logs-token-5e6f7a"
+STDOUT = "Analysis Description\n\x1b[0;32m| 1 | 2 |\x1b[0m\n### Obtaining branch lengths\n### Fitting\n"
+# HyPhy's stderr on its pseudo-terminal: counters rewritten in place, cleared, then a message.
+STDERR = ("\x1b[2K\rWorking on site pattern 1/170\x1b[2K\rWorking on site pattern 2/170\x1b[2K\r      \x1b[2K\r"
+          "\r\nCheck errors.log for execution error details.\r\n")
+
+
+@pytest.fixture
+def running(client, fake, adh_id) -> str:
+    job_id = start_ok(client, "fel", {"alignment": adh_id})["job_id"]
+    fake.run(job_id)
+    (fake.workdir(job_id) / hyphy.STDOUT).write_text(STDOUT)
+    (fake.workdir(job_id) / hyphy.STDERR).write_text(STDERR)
+    return job_id
+
+
+def test_logs_are_plain_text_without_colour_codes(client, running):
+    response = client.get(f"/api/v1/jobs/{running}/logs")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    assert response.text == "Analysis Description\n| 1 | 2 |\n### Obtaining branch lengths\n### Fitting\n"
+    assert response.headers["X-Job-Status"] == "running"
+
+
+def test_tail_keeps_the_last_lines(client, running):
+    assert client.get(f"/api/v1/jobs/{running}/logs", params={"tail": 2}).text == "### Obtaining branch lengths\n### Fitting\n"
+    assert client.get(f"/api/v1/jobs/{running}/logs", params={"tail": 0}).text == ""
+    assert client.get(f"/api/v1/jobs/{running}/logs", params={"tail": 99}).text.startswith("Analysis Description")
+
+
+def test_stderr_shows_the_terminal_as_last_drawn(client, running):
+    text = client.get(f"/api/v1/jobs/{running}/logs", params={"stream": "stderr"}).text
+    assert text == "\nCheck errors.log for execution error details.\n"
+
+
+def test_a_queued_job_has_empty_logs_and_bad_parameters_are_422(client, fake, adh_id):
+    job_id = start_ok(client, "slac", {"alignment": adh_id})["job_id"]
+    response = client.get(f"/api/v1/jobs/{job_id}/logs")
+    assert (response.status_code, response.text, response.headers["X-Job-Status"]) == (200, "", "queued")
+    for params, field in (({"stream": "errors"}, "stream"), ({"tail": -1}, "tail"), ({"follow": "maybe"}, "follow")):
+        bad = client.get(f"/api/v1/jobs/{job_id}/logs", params=params)
+        assert bad.status_code == 422 and field in bad.text, (params, bad.text)
+
+
+def test_logs_are_the_owners_only(client, fake):
+    adh_id = upload_id(client, ADH_NEXUS, token=ALICE)
+    job_id = start_ok(client, "fel", {"alignment": adh_id}, token=ALICE)["job_id"]
+    assert client.get(f"/api/v1/jobs/{job_id}/logs").status_code == 401
+    assert client.get(f"/api/v1/jobs/{job_id}/logs", headers={"user_token": "someone-else-123456"}).status_code == 403
+    assert client.get(f"/api/v1/jobs/{job_id}/logs", headers={"user_token": ALICE}).status_code == 200
+
+
+def parse_events(text: str) -> list[tuple[str, str]]:
+    """(event, data) pairs of an SSE body; `id:` and comment blocks are skipped."""
+    events = []
+    for block in text.split("\n\n"):
+        fields = [line.split(": ", 1) for line in block.split("\n") if line and not line.startswith(":")]
+        names = [value for key, value in fields if key == "event"]
+        if names:
+            events.append((names[0], "\n".join(value for key, value in fields if key == "data")))
+    return events
+
+
+def test_follow_of_a_finished_job_streams_the_log_and_ends(client, fake, running):
+    fake.finish(running, result=GOOD_RESULT)
+    response = client.get(f"/api/v1/jobs/{running}/logs", params={"follow": "true", "tail": 1})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = parse_events(response.text)
+    assert events[0] == ("log", "### Fitting")
+    assert events[-1][0] == "end" and json.loads(events[-1][1])["status"] == "completed"
+
+
+def test_follow_streams_new_lines_progress_and_the_end(app, client, fake, running, monkeypatch):
+    monkeypatch.setattr(logs, "FOLLOW_POLL_S", 0)
+    jobs = app.app.extensions["datamonkey"].jobs
+    workdir = fake.workdir(running)
+    (workdir / hyphy.STDERR).write_text("\x1b[2K\rWorking on site pattern 17/170 in partition 1")
+    stream = logs.follow(jobs, jobs.tracker.get(running), "stdout", 1)
+    assert next(stream) == "event: log\ndata: ### Fitting\n\n"
+    assert next(stream).startswith("id: ")
+    progress = next(stream)
+    assert progress.startswith("event: progress\n") and '"fraction": 0.1' in progress
+    with open(workdir / hyphy.STDOUT, "a") as out:
+        out.write("### Writing \x1b[1mresults\x1b[0m\npartial line")
+    assert next(stream) == "event: log\ndata: ### Writing results\n\n"  # the unfinished line waits
+    resume = int(next(stream).removeprefix("id: ").strip())
+    fake.finish(running, result=GOOD_RESULT)
+    rest = "".join(stream)
+    assert parse_events(rest)[-2:] == [("log", "partial line"), ("end", json.dumps(
+        {"status": "completed", "state": "completed", "error_message": ""}))]
+    # a client that reconnects with Last-Event-ID gets only what came after it
+    again = client.get(f"/api/v1/jobs/{running}/logs", params={"follow": "true"}, headers={"Last-Event-ID": str(resume)})
+    assert [e for e in parse_events(again.text) if e[0] == "log"] == [("log", "partial line")]
+
+
+def test_followers_are_bounded_and_each_slot_comes_back(app, running, monkeypatch):
+    monkeypatch.setattr(logs, "_followers", logs.threading.BoundedSemaphore(2))
+    jobs = app.app.extensions["datamonkey"].jobs
+    job = jobs.tracker.get(running)
+    first, second = logs.follow(jobs, job, "stdout", 0), logs.follow(jobs, job, "stdout", 0)
+    with pytest.raises(logs.ServiceUnavailable):
+        logs.follow(jobs, job, "stdout", 0)
+    first.close()  # never started: the slot still comes back
+    logs.follow(jobs, job, "stdout", 0).close()
+    second.close()

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: system install run dev start stop test test-unit test-integration test-stack bench bench-slurm postman clean
+.PHONY: system install run dev start stop test test-unit test-integration test-browser test-stack bench bench-slurm postman clean
 
 system:  ## Debian packages (HyPhy, python3-venv) when missing
 	@bash scripts/bootstrap.sh
@@ -52,6 +52,10 @@ test-unit: install
 
 test-integration: system install
 	$(PY) -m pytest -q tests/integration
+
+test-browser: system install  ## Headless Chromium: Swagger UI + a FEL job's report page (screenshots in artifacts/browser/)
+	bash scripts/browser-deps.sh
+	$(PY) -m pytest -q tests/browser
 
 STACK_URL ?= http://127.0.0.1:9300/api/v1
 STACK_SCHEDULER ?=

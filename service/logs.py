@@ -97,14 +97,14 @@ def _events(jobs: JobService, job: JobRecord, path: Path, tail: int | None, resu
             last_sent = time.monotonic()
         if job.progress_detail != progress:
             progress = job.progress_detail
-            yield _event("progress", json.dumps(progress))
+            yield _event("progress", json.dumps(progress, sort_keys=True))
         if job.final:
             offset, text = _complete_lines(path, offset, final=True)
             for line in hyphy.clean_terminal_text(text).split("\n"):
                 if line:
                     yield _event("log", line)
-            yield _event("end", json.dumps({"status": job.state, "state": job.lifecycle_state,
-                                            "error_message": job.reason}))
+            yield _event("end", json.dumps({"error_message": job.reason, "state": job.lifecycle_state,
+                                            "status": job.state}))
             return
         if time.monotonic() - started > FOLLOW_MAX_S:
             yield "retry: 1000\n: the stream ends here; reconnect with Last-Event-ID to go on\n\n"

@@ -25,12 +25,20 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 pytestmark = pytest.mark.skipif(not STACK_URL, reason="DATAMONKEY_STACK_URL is not set (make test-stack sets it)")
 
 
-def readme_curl_block() -> str:
-    """The first ```sh block of the README's "Using it with curl" section."""
-    section = README.read_text().split("## Using it with curl", 1)[1]
-    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert match, "README has no sh block under 'Using it with curl'"
-    return match.group(1)
+def readme_curl_blocks() -> list[str]:
+    """The ```sh blocks of the README's "Using it with curl" section: the FEL example, then the
+    jobs walk-through (watch, logs, cancel, retry, report, annotations, metrics)."""
+    section = README.read_text().split("## Using it with curl", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 2, "README should have two sh blocks under 'Using it with curl'"
+    return blocks
+
+
+def run_blocks(*blocks: str) -> subprocess.CompletedProcess:
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(blocks)], env={**os.environ, "API": STACK_URL},
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, f"the README block failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
+    return run
 
 
 def test_readme_curl_example_runs_fel_and_returns_the_real_result(tmp_path):
@@ -40,11 +48,9 @@ def test_readme_curl_example_runs_fel_and_returns_the_real_result(tmp_path):
     if expected_scheduler:
         assert health.json()["scheduler"] == expected_scheduler, health.text
 
-    block = readme_curl_block()
+    block = readme_curl_blocks()[0]
     assert str(ADH_NEXUS) in block  # the direct run below uses the same file
-    run = subprocess.run(["bash", "-euo", "pipefail", "-c", block], env={**os.environ, "API": STACK_URL},
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, f"the README block failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
+    run = run_blocks(block)
     lines = run.stdout.strip().splitlines()
     assert lines[-1].startswith("completed ['MLE', "), run.stdout
     started = json.loads(next(line for line in lines if line.startswith("{")))
@@ -53,3 +59,19 @@ def test_readme_curl_example_runs_fel_and_returns_the_real_result(tmp_path):
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
     assert_same_as_direct_fel(response.json()["result"], ADH_NEXUS, tmp_path)
+
+
+def test_readme_jobs_walkthrough_watches_stops_retries_and_reports():
+    """The second block, after the first (it uses its upload): every step prints what it shows."""
+    run = run_blocks(*readme_curl_blocks())
+    out = run.stdout
+    watched = [line for line in out.splitlines() if line.startswith("running |")]
+    assert watched and re.search(r"\| Working on site pattern \d+/\d+ in partition 1 0\.\d+$", watched[-1]), out
+    assert "event: log\ndata: " in out and "event: progress\ndata: {" in out, out
+    assert re.search(r"^cancelled \| cancelled by ", out, re.MULTILINE), out
+    completed = re.search(r"^completed 2 \['([0-9a-f]{32})'\] 2048$", out, re.MULTILINE)
+    assert completed, out
+    sites = re.search(r'^data-sites="(\d+)"$', out, re.MULTILINE)
+    assert sites and int(sites.group(1)) > 0, out
+    assert "{'labels': {'gene': 'adh'}, 'notes': 'rerun'}" in out, out
+    assert re.search(r'^datamonkey_jobs\{method="fel",state="cancelled"\} [1-9]', out, re.MULTILINE), out

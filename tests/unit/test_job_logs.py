@@ -99,7 +99,7 @@ def test_follow_streams_new_lines_progress_and_the_end(app, client, fake, runnin
     fake.finish(running, result=GOOD_RESULT)
     rest = "".join(stream)
     assert parse_events(rest)[-2:] == [("log", "partial line"), ("end", json.dumps(
-        {"status": "completed", "state": "completed", "error_message": ""}))]
+        {"error_message": "", "state": "completed", "status": "completed"}))]
     # a client that reconnects with Last-Event-ID gets only what came after it
     again = client.get(f"/api/v1/jobs/{running}/logs", params={"follow": "true"}, headers={"Last-Event-ID": str(resume)})
     assert [e for e in parse_events(again.text) if e[0] == "log"] == [("log", "partial line")]

@@ -141,15 +141,21 @@ def alive(pid: int) -> bool:
     return fields is not None and fields[0] not in ("Z", "X")
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live processes in process group `pgid` (the runner and the HyPhy it started)."""
-    members = []
+def job_processes(runner: int) -> list[int]:
+    """The live runner and every live process under it: HyPhy runs in a session of its own (its
+    stderr is a pseudo-terminal, service/hyphy.py), so a process group would not find it."""
+    children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat_fields(int(entry))
-            if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-                members.append(int(entry))
-    return members
+            if fields is not None and fields[0] not in ("Z", "X"):
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [runner] if alive(runner) else []
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def cmdline(pid: int) -> list[str]:

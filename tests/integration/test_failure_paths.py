@@ -13,7 +13,7 @@ from tests.integration.helpers import (
     cmdline,
     describe,
     fixture_id,
-    group_members,
+    job_processes,
     kill_leftover_runners,
     result_by_id,
     runner_pid,
@@ -93,11 +93,10 @@ def test_prime_can_be_cancelled_while_running(env):
     assert pid is not None and alive(pid), f"no live runner for a running job (pid {pid})"
 
     def hyphy_started():
-        members = group_members(pid)
-        return [p for p in members if any(arg == "prime" for arg in cmdline(p))]
+        return [p for p in job_processes(pid) if any(arg == "prime" for arg in cmdline(p))]
 
     hyphy_pids = wait_for(hyphy_started, "the PRIME HyPhy process to appear", deadline_s=60, interval_s=0.2)
-    members = group_members(pid)
+    members = job_processes(pid)
     assert pid in members
 
     response = client.delete(f"/api/v1/jobs/{job_id}")
@@ -125,7 +124,7 @@ def test_cancel_stops_a_running_job_and_keeps_it_with_its_logs(env):
     wait_for(lambda: result_by_id(client, "fel", job_id)["status"] == "running", "FEL to reach running",
              deadline_s=300, interval_s=0.5)
     pid = runner_pid(workdir)
-    members = wait_for(lambda: [p for p in group_members(pid) if "fel" in cmdline(p)] and group_members(pid),
+    members = wait_for(lambda: [p for p in job_processes(pid) if "fel" in cmdline(p)] and job_processes(pid),
                        "the FEL HyPhy process to appear", deadline_s=60, interval_s=0.2)
 
     response = client.post(f"/api/v1/jobs/{job_id}/cancel")

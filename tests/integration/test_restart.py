@@ -22,7 +22,7 @@ from tests.integration.helpers import (
     build_app,
     describe,
     fixture_id,
-    group_members,
+    job_processes,
     kill_leftover_runners,
     result_by_id,
     services,
@@ -66,9 +66,9 @@ def restart(tmp_path_factory):
         stop_service(before)
         # While the service is down, MEME's runner and HyPhy are killed outright.
         meme_runner = int((workdirs["meme"] / PID_FILE).read_text().split()[0])
-        meme_group = group_members(meme_runner)
+        meme_processes = job_processes(meme_runner)  # runner, script, HyPhy
         os.killpg(meme_runner, signal.SIGKILL)
-        wait_for(lambda: not any(alive(p) for p in meme_group), "MEME's processes to die", deadline_s=60, interval_s=0.2)
+        wait_for(lambda: not any(alive(p) for p in meme_processes), "MEME's processes to die", deadline_s=60, interval_s=0.2)
         fel_pid_file = (workdirs["fel"] / PID_FILE).read_text()
         fel_runner = int(fel_pid_file.split()[0])
         assert alive(fel_runner) and not (workdirs["fel"] / EXIT_STATUS).exists(), (

@@ -145,6 +145,8 @@ def test_report_annotations_listing_and_metrics(server):
     assert patched.status_code == 200 and patched.json()["annotations"] == {"labels": {"gene": "adh"}, "notes": "live"}
     page = server.get("/jobs", params={"limit": 1}).json()
     assert [j["job_id"] for j in page["jobs"]] == [job_id]
+    assert [j["job_id"] for j in server.get("/jobs", params={"since": done["finished"]}).json()["jobs"]] == [job_id]
+    assert server.get("/jobs", params={"since": "2999-01-01T00:00:00Z"}).json()["jobs"] == []
 
     for url in (f"{server.base}/metrics", server.base.removesuffix("/api/v1") + "/metrics"):
         scraped = requests.get(url, timeout=30)

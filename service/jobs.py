@@ -33,6 +33,7 @@ from service.errors import (
     NotFound,
     ServiceUnavailable,
     StorageUnavailable,
+    Unauthorized,
 )
 from service.identity import Identity, require_owner
 from service.methods import Method, Resources, get_method
@@ -100,6 +101,10 @@ class JobService:
             raise Conflict(f"only a failed or cancelled job can be retried; this one is {job.state}")
         if not self.scheduler.accepts_credentials:
             credentials = None
+        elif job.cluster_user and (credentials is None or credentials.user != job.cluster_user):
+            # never silently rerun a user's job as the service's own cluster account
+            raise Unauthorized(f"this job ran as Slurm user {job.cluster_user}: send that user's X-SLURM-USER-TOKEN "
+                               "(and X-SLURM-USER-NAME) to retry it")
         method = get_method(job.method)
         if not method.available:
             raise MethodNotAvailable(method.id, method.unavailable_reason)
@@ -115,7 +120,7 @@ class JobService:
             job, job_id=new_id, workdir=str(self.work_root / new_id),
             paths={name: str(self.work_root / new_id / Path(path).name) for name, path in job.paths.items()},
             resources={**job.resources, **resources}, scheduler=self.scheduler.name,
-            cluster_user=credentials.user if credentials else job.cluster_user,
+            cluster_user=credentials.user if credentials else "",
             previous_job_ids=[*job.previous_job_ids, job.job_id], retried_as=None,
             state=QUEUED, reason="", progress="", progress_detail={}, native_id="", scheduler_info={},
             created=utc_now(), updated=utc_now(), started=None, finished=None, cancelled=None,

@@ -120,3 +120,15 @@ def test_malformed_headers_are_a_401_in_upstreams_shape(client, slurm_fake, adh_
     assert "X-SLURM-USER-TOKEN" in body["message"] and "not-a-jwt" not in response.text
     assert body["request_id"]
     assert slurm_fake.submitted == {}
+
+
+def test_a_job_run_as_a_cluster_user_is_retried_only_as_that_user(client, slurm_fake, adh_id):
+    alice = headers(None, slurm_token({"sun": "alice", "exp": 2_000_000_000}))
+    job_id = client.post("/api/v1/methods/fel-start", json={"alignment": adh_id}, headers=alice).json()["job_id"]
+    client.post(f"/api/v1/jobs/{job_id}/cancel", headers=alice)
+    for other in ({}, headers(None, slurm_token({"sun": "bob", "exp": 2_000_000_000}))):
+        refused = client.post(f"/api/v1/jobs/{job_id}/retry", headers=other)
+        assert refused.status_code == 401 and "Slurm user alice" in refused.json()["message"], refused.text
+    retried = client.post(f"/api/v1/jobs/{job_id}/retry", headers=alice)
+    assert retried.status_code == 201 and retried.json()["cluster_user"] == "alice"
+    assert slurm_fake.submitted[retried.json()["job_id"]].credentials.user == "alice"

@@ -108,6 +108,7 @@ def load_spec() -> dict[str, Any]:
 def build_services(settings: Settings) -> Services:
     scheduler = build_scheduler(settings)
     dataset_tracker = FileDatasetTracker(settings.DATASET_LOCATION)
+    dataset_tracker.sweep_incoming()  # what a killed process left half-uploaded
     jobs = JobService(
         datasets=dataset_tracker,
         tracker=FileJobTracker(settings.JOB_TRACKER_LOCATION),

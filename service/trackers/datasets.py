@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +46,10 @@ class DatasetRecord(JsonRecord):
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
 
+
+
+#: An upload file unchanged this long belongs to no live request (streams write continuously).
+INCOMING_IDLE_S = 3600.0
 
 
 def dataset_id(owner: str, content_sha256: str) -> str:
@@ -101,6 +106,24 @@ class FileDatasetTracker:
         with storage_guard(self.root / "incoming", "dataset store"):
             fd, path = tempfile.mkstemp(dir=self.root / "incoming", prefix="upload-")
         return fd, Path(path)
+
+    def sweep_incoming(self, idle_s: float = INCOMING_IDLE_S) -> int:
+        """Remove uploads a killed process left half-written (at start-up; never visible as
+        datasets). Only files idle for `idle_s`: another process may be streaming into the rest."""
+        removed = 0
+        cutoff = time.time() - idle_s
+        for path in (self.root / "incoming").glob("upload-*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or swept by another process meanwhile
+                continue
+            except OSError as exc:  # a read-only store: nothing to gain at start-up
+                log.warning("stale upload not removed", extra={"file": path.name, "error": exc.strerror})
+        if removed:
+            log.info("removed stale partial uploads", extra={"count": removed})
+        return removed
 
     def get(self, ds_id: str) -> DatasetRecord | None:
         if not ds_id.isalnum():

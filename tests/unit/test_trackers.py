@@ -376,3 +376,16 @@ def test_an_attempt_takes_over_the_request_key_and_can_be_abandoned(tmp_path):
     tracker.abandon_attempt(second, replaces=first.job_id)
     assert tracker.get(second.job_id) is None and tracker.get(first.job_id).retried_as is None
     assert tracker.find_by_key(REQUEST_KEY).job_id == first.job_id
+
+
+def test_start_up_sweeps_only_idle_partial_uploads(tmp_path):
+    tracker = FileDatasetTracker(tmp_path)
+    fd_old, old = tracker.incoming_file()
+    fd_new, new = tracker.incoming_file()
+    for fd in (fd_old, fd_new):
+        os.write(fd, b">a\nACGT")
+        os.close(fd)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    assert tracker.sweep_incoming() == 1
+    assert not old.exists() and new.exists()  # a stream in progress keeps its file

@@ -65,6 +65,7 @@ test-stack: install  ## The README's curl example, verbatim, against a running s
 bench: system install  ## Benchmarks print measured ratios (see README)
 	$(PY) benchmarks/tracker_scale.py
 	$(PY) benchmarks/e2e_overhead.py
+	$(PY) benchmarks/pty_overhead.py
 
 bench-slurm: system install  ## Slurm benchmarks against the local cluster (see README)
 	bash scripts/local-slurm.sh start

@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from service import hyphy, metrics
 from service.api import operation_table
+from service.api.log_stream import LogFollowMiddleware
 from service.config import Settings
 from service.datasets.service import DatasetService
 from service.errors import ApiError, ClientError, FieldError, InvalidRequest, NotFound
@@ -68,6 +69,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
                        metrics=app_metrics, api_base=load_spec()["servers"][0]["url"])
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ControlCharacterPathGuard, position=MiddlewarePosition.BEFORE_ROUTING)
+    # followed logs (SSE) are served on the ASGI server itself, after routing and validation
+    app.add_middleware(LogFollowMiddleware, position=MiddlewarePosition.BEFORE_CONTEXT, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING,
                        request_max_bytes=settings.REQUEST_MAX_BYTES, upload_max_bytes=settings.DATASET_MAX_BYTES)
     spec = copy.deepcopy(load_spec())  # Connexion resolves $refs in place
@@ -82,6 +85,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
         jsonifier=Jsonifier(json, separators=(",", ":")),
     )
     app.add_error_handler(ProblemException, _problem_response)
+    app.add_error_handler(ApiError, _api_error_response)  # raised by ASGI middleware (log streams)
     app.add_error_handler(StarletteHTTPException, _starlette_http_response)
     app.add_error_handler(Exception, _unexpected_response)
 
@@ -171,6 +175,12 @@ def _as_api_error(problem: ProblemException) -> ApiError:
 
 def _problem_response(_request, problem: ProblemException) -> ConnexionResponse:
     error = _as_api_error(problem)
+    _log(error)
+    return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)),
+                             content_type="application/json", headers=error.headers())
+
+
+def _api_error_response(_request, error: ApiError) -> ConnexionResponse:
     _log(error)
     return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)),
                              content_type="application/json", headers=error.headers())

@@ -4,16 +4,18 @@ HyPhy's stdout carries colour codes and its stderr is a pseudo-terminal (service
 both are cleaned the way a terminal would show them. Following is Server-Sent Events: each
 complete line is one `log` event whose `id` is the byte offset after it, so a client that
 reconnects with `Last-Event-ID` (browsers' EventSource does) resumes exactly where it stopped.
+`follow` is an async generator, served by service/api/log_stream.py straight on the ASGI
+server: a stream holds no worker thread while it waits, and ends when the client goes away.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 
 from service import hyphy
 from service.errors import ServiceUnavailable
@@ -29,12 +31,27 @@ READ_LIMIT_BYTES = 8 * 1024 * 1024
 FOLLOW_POLL_S = 1.0
 #: A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_S = 15.0
-#: A stream ends (the client reconnects with Last-Event-ID) after this long, so a follower of a
-#: days-long job does not hold a server thread for days.
+#: A stream ends (the client reconnects with Last-Event-ID) after this long.
 FOLLOW_MAX_S = 3600.0
-#: Followers at once: each holds one of the server's worker threads while it streams.
-MAX_FOLLOWERS = 16
-_followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+#: Streams at once: each costs a job refresh and a file read per FOLLOW_POLL_S.
+MAX_FOLLOWERS = 64
+
+
+class Followers:
+    """How many streams are open; `enter()` refuses (503) beyond MAX_FOLLOWERS."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = MAX_FOLLOWERS if limit is None else limit
+        self.open = 0
+
+    def enter(self) -> None:
+        if self.open >= self.limit:
+            raise ServiceUnavailable(f"{self.limit} log streams are open already; read the log without follow, "
+                                     "or try again later", code="too_many_log_streams")
+        self.open += 1
+
+    def leave(self) -> None:
+        self.open -= 1
 
 
 def read(job: JobRecord, stream: str, tail: int | None) -> str:
@@ -43,42 +60,14 @@ def read(job: JobRecord, stream: str, tail: int | None) -> str:
     return _last_lines(text, tail) if tail is not None else text
 
 
-def follow(jobs: JobService, job: JobRecord, stream: str, tail: int | None,
-           resume_at: int | None = None) -> Iterator[str]:
+async def follow(jobs: JobService, job: JobRecord, stream: str, tail: int | None, resume_at: int | None = None,
+                 client_gone: Callable[[], bool] = lambda: False) -> AsyncIterator[str]:
     """SSE for one log until the job is final: the tail (or everything after `resume_at`, a
     Last-Event-ID), then new lines as they are written, `progress` events, and one `end` event.
-
-    Raises ServiceUnavailable at once when MAX_FOLLOWERS streams are open already."""
-    if not _followers.acquire(blocking=False):
-        raise ServiceUnavailable(f"{MAX_FOLLOWERS} log streams are open already; read the log without follow, "
-                                 "or try again later", code="too_many_log_streams")
-    return _Stream(_events(jobs, job, _path(job, stream), tail, resume_at))
-
-
-class _Stream:
-    """The event iterator, holding one follower slot until the server closes it (WSGI calls
-    `close()` when the response ends or the client goes away, started or not)."""
-
-    def __init__(self, events: Iterator[str]):
-        self._events = events
-        self._released = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        return next(self._events)
-
-    def close(self) -> None:
-        self._events.close()
-        if not self._released:
-            self._released = True
-            _followers.release()
-
-
-def _events(jobs: JobService, job: JobRecord, path: Path, tail: int | None, resume_at: int | None) -> Iterator[str]:
+    Stops early when `client_gone()`. File reads and job refreshes run in worker threads."""
+    path = _path(job, stream)
     if resume_at is None:
-        offset, text = _complete_lines(path, 0)
+        offset, text = await asyncio.to_thread(_complete_lines, path, 0)
         lines = hyphy.clean_terminal_text(text).split("\n")[:-1]
         for line in lines if tail is None else lines[len(lines) - tail:]:
             yield _event("log", line)
@@ -87,9 +76,9 @@ def _events(jobs: JobService, job: JobRecord, path: Path, tail: int | None, resu
         offset = resume_at
     progress: dict = {}
     started = last_sent = time.monotonic()
-    while True:
-        job = jobs.refresh(job)
-        offset, text = _complete_lines(path, offset)
+    while not client_gone():
+        job = await asyncio.to_thread(jobs.refresh, job)
+        offset, text = await asyncio.to_thread(_complete_lines, path, offset)
         for line in hyphy.clean_terminal_text(text).split("\n")[:-1]:
             yield _event("log", line)
         if text:
@@ -99,7 +88,7 @@ def _events(jobs: JobService, job: JobRecord, path: Path, tail: int | None, resu
             progress = job.progress_detail
             yield _event("progress", json.dumps(progress, sort_keys=True))
         if job.final:
-            offset, text = _complete_lines(path, offset, final=True)
+            offset, text = await asyncio.to_thread(_complete_lines, path, offset, True)
             for line in hyphy.clean_terminal_text(text).split("\n"):
                 if line:
                     yield _event("log", line)
@@ -112,7 +101,7 @@ def _events(jobs: JobService, job: JobRecord, path: Path, tail: int | None, resu
         if time.monotonic() - last_sent > KEEPALIVE_S:
             yield ": keepalive\n\n"
             last_sent = time.monotonic()
-        time.sleep(FOLLOW_POLL_S)
+        await asyncio.sleep(FOLLOW_POLL_S)
 
 
 def _complete_lines(path: Path, offset: int, final: bool = False) -> tuple[int, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, request, stream_with_context
+from flask import Response
 
 from service import logs, reports
 from service.api import views
@@ -43,16 +43,11 @@ def retry_job(job_id: str, body: dict | None = None, **_params):
     return views.job_details(job), 201
 
 
-def get_job_logs(job_id: str, stream: str = "stdout", tail: int | None = None, follow: bool = False, **_params):
-    job_service = services().jobs
-    job = job_service.get(identity(), job_id)
-    headers = {"X-Job-Status": job.state, "Cache-Control": "no-store"}
-    if follow:
-        resume_at = request.headers.get("Last-Event-ID", "")
-        events = logs.follow(job_service, job, stream, tail, int(resume_at) if resume_at.isdigit() else None)
-        return Response(stream_with_context(events),
-                        mimetype="text/event-stream", headers={**headers, "X-Accel-Buffering": "no"})
-    return Response(logs.read(job, stream, tail), mimetype="text/plain", headers=headers)
+def get_job_logs(job_id: str, stream: str = "stdout", tail: int | None = None, **_params):
+    """The plain read; `follow=true` never gets here (service/api/log_stream.py streams it)."""
+    job = services().jobs.get(identity(), job_id)
+    return Response(logs.read(job, stream, tail), mimetype="text/plain",
+                    headers={"X-Job-Status": job.state, "Cache-Control": "no-store"})
 
 
 def get_job_report(job_id: str, **_params):

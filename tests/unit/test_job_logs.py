@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from connexion.middleware.abstract import ROUTING_CONTEXT
 
 from service import hyphy, logs
+from service.api.log_stream import LogFollowMiddleware
 from tests.conftest import ADH_NEXUS, upload_id
 from tests.unit.fakes import GOOD_RESULT
-from tests.unit.helpers import start_ok
+from tests.unit.helpers import install_scheduler, start_ok
 
 ALICE = "alice-logs-token-5e6f7a"
 STDOUT = "Analysis Description\n\x1b[0;32m| 1 | 2 |\x1b[0m\n### Obtaining branch lengths\n### Fitting\n"
@@ -88,16 +91,19 @@ def test_follow_streams_new_lines_progress_and_the_end(app, client, fake, runnin
     workdir = fake.workdir(running)
     (workdir / hyphy.STDERR).write_text("\x1b[2K\rWorking on site pattern 17/170 in partition 1")
     stream = logs.follow(jobs, jobs.tracker.get(running), "stdout", 1)
-    assert next(stream) == "event: log\ndata: ### Fitting\n\n"
-    assert next(stream).startswith("id: ")
-    progress = next(stream)
+    loop = asyncio.new_event_loop()
+    step = lambda: loop.run_until_complete(anext(stream))  # noqa: E731
+    assert step() == "event: log\ndata: ### Fitting\n\n"
+    assert step().startswith("id: ")
+    progress = step()
     assert progress.startswith("event: progress\n") and '"fraction": 0.1' in progress
     with open(workdir / hyphy.STDOUT, "a") as out:
         out.write("### Writing \x1b[1mresults\x1b[0m\npartial line")
-    assert next(stream) == "event: log\ndata: ### Writing results\n\n"  # the unfinished line waits
-    resume = int(next(stream).removeprefix("id: ").strip())
+    assert step() == "event: log\ndata: ### Writing results\n\n"  # the unfinished line waits
+    resume = int(step().removeprefix("id: ").strip())
     fake.finish(running, result=GOOD_RESULT)
-    rest = "".join(stream)
+    rest = loop.run_until_complete(collect(stream))
+    loop.close()
     assert parse_events(rest)[-2:] == [("log", "partial line"), ("end", json.dumps(
         {"error_message": "", "state": "completed", "status": "completed"}))]
     # a client that reconnects with Last-Event-ID gets only what came after it
@@ -105,13 +111,59 @@ def test_follow_streams_new_lines_progress_and_the_end(app, client, fake, runnin
     assert [e for e in parse_events(again.text) if e[0] == "log"] == [("log", "partial line")]
 
 
-def test_followers_are_bounded_and_each_slot_comes_back(app, running, monkeypatch):
-    monkeypatch.setattr(logs, "_followers", logs.threading.BoundedSemaphore(2))
-    jobs = app.app.extensions["datamonkey"].jobs
-    job = jobs.tracker.get(running)
-    first, second = logs.follow(jobs, job, "stdout", 0), logs.follow(jobs, job, "stdout", 0)
-    with pytest.raises(logs.ServiceUnavailable):
-        logs.follow(jobs, job, "stdout", 0)
-    first.close()  # never started: the slot still comes back
-    logs.follow(jobs, job, "stdout", 0).close()
-    second.close()
+async def collect(stream) -> str:
+    return "".join([event async for event in stream])
+
+
+def follow_scope(job_id: str) -> dict:
+    """The scope Connexion's routing hands on for GET /jobs/{job_id}/logs?follow=true."""
+    return {"type": "http", "method": "GET", "path": f"/api/v1/jobs/{job_id}/logs", "query_string": b"follow=true",
+            "headers": [], "path_params": {"jobId": job_id},
+            "extensions": {ROUTING_CONTEXT: {"operation_id": "getJobLogs"}}}
+
+
+def test_a_stream_stops_when_its_client_goes_away_and_frees_its_slot(app, running, monkeypatch):
+    """The job keeps running; the stream must not: it ends within a poll of the disconnect."""
+    monkeypatch.setattr(logs, "FOLLOW_POLL_S", 0.01)
+    middleware = LogFollowMiddleware(None, services=app.app.extensions["datamonkey"], followers=logs.Followers(1))
+    sent: list[dict] = []
+    disconnect = asyncio.Event()
+
+    async def receive():
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+        if len(sent) == 3:  # the response started and the first events went out: the client leaves
+            disconnect.set()
+
+    async def scenario():
+        await asyncio.wait_for(middleware(follow_scope(running), receive, send), timeout=60)
+
+    asyncio.run(scenario())
+    assert sent[0]["status"] == 200 and (b"x-job-status", b"running") in sent[0]["headers"]
+    assert not any(b"event: end" in m.get("body", b"") for m in sent)  # stopped, not finished
+    assert middleware.followers.open == 0
+
+
+def test_followers_are_bounded_with_a_503(make_app, fake, monkeypatch):
+    monkeypatch.setattr(logs, "MAX_FOLLOWERS", 0)
+    client = make_app().test_client()
+    install_scheduler(client.app, fake)
+    job_id = start_ok(client, "fel", {"alignment": upload_id(client, ADH_NEXUS)})["job_id"]
+    response = client.get(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"})
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    body = response.json()
+    assert body["code"] == "too_many_log_streams" and body["request_id"] == response.headers["X-Request-ID"]
+    assert client.get(f"/api/v1/jobs/{job_id}/logs").status_code == 200  # plain reads are unaffected
+
+
+def test_follow_of_someone_elses_job_is_refused_like_any_read(client, fake):
+    adh_id = upload_id(client, ADH_NEXUS, token=ALICE)
+    job_id = start_ok(client, "fel", {"alignment": adh_id}, token=ALICE)["job_id"]
+    anonymous = client.get(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"})
+    other = client.get(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"}, headers={"user_token": "x" * 20})
+    assert (anonymous.status_code, other.status_code) == (401, 403)
+    assert set(anonymous.json()) >= {"code", "message", "request_id"}
+    assert client.get(f"/api/v1/jobs/{'0' * 32}/logs", params={"follow": "true"}).status_code == 404

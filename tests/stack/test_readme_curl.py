@@ -34,9 +34,10 @@ def readme_curl_blocks() -> list[str]:
     return blocks
 
 
-def run_blocks(*blocks: str) -> subprocess.CompletedProcess:
+def run_blocks(*blocks: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run as a user would paste them, in `cwd` (the walk-through saves fel-report.html there)."""
     run = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(blocks)], env={**os.environ, "API": STACK_URL},
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+                         cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"the README block failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
     return run
 
@@ -50,7 +51,7 @@ def test_readme_curl_example_runs_fel_and_returns_the_real_result(tmp_path):
 
     block = readme_curl_blocks()[0]
     assert str(ADH_NEXUS) in block  # the direct run below uses the same file
-    run = run_blocks(block)
+    run = run_blocks(block, cwd=tmp_path)
     lines = run.stdout.strip().splitlines()
     assert lines[-1].startswith("completed ['MLE', "), run.stdout
     started = json.loads(next(line for line in lines if line.startswith("{")))
@@ -61,9 +62,9 @@ def test_readme_curl_example_runs_fel_and_returns_the_real_result(tmp_path):
     assert_same_as_direct_fel(response.json()["result"], ADH_NEXUS, tmp_path)
 
 
-def test_readme_jobs_walkthrough_watches_stops_retries_and_reports():
+def test_readme_jobs_walkthrough_watches_stops_retries_and_reports(tmp_path):
     """The second block, after the first (it uses its upload): every step prints what it shows."""
-    run = run_blocks(*readme_curl_blocks())
+    run = run_blocks(*readme_curl_blocks(), cwd=tmp_path)
     out = run.stdout
     watched = [line for line in out.splitlines() if line.startswith("running |")]
     assert watched and re.search(r"\| Working on site pattern \d+/\d+ in partition 1 0\.\d+$", watched[-1]), out
@@ -74,4 +75,5 @@ def test_readme_jobs_walkthrough_watches_stops_retries_and_reports():
     sites = re.search(r'^data-sites="(\d+)"$', out, re.MULTILINE)
     assert sites and int(sites.group(1)) > 0, out
     assert "{'labels': {'gene': 'adh'}, 'notes': 'rerun'}" in out, out
+    assert "<svg" in (tmp_path / "fel-report.html").read_text()
     assert re.search(r'^datamonkey_jobs\{method="fel",state="cancelled"\} [1-9]', out, re.MULTILINE), out

@@ -85,7 +85,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
         jsonifier=Jsonifier(json, separators=(",", ":")),
     )
     app.add_error_handler(ProblemException, _problem_response)
-    app.add_error_handler(ApiError, _api_error_response)  # raised by ASGI middleware (log streams)
+    app.add_error_handler(ApiError, _api_error_response)
     app.add_error_handler(StarletteHTTPException, _starlette_http_response)
     app.add_error_handler(Exception, _unexpected_response)
 
@@ -174,16 +174,15 @@ def _as_api_error(problem: ProblemException) -> ApiError:
 
 
 def _problem_response(_request, problem: ProblemException) -> ConnexionResponse:
-    error = _as_api_error(problem)
-    _log(error)
-    return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)),
-                             content_type="application/json", headers=error.headers())
+    return _api_error_response(_request, _as_api_error(problem))
 
 
-def _api_error_response(_request, error: ApiError) -> ConnexionResponse:
+def _api_error_response(_request, error: ApiError, extra_headers: Mapping[str, str] | None = None) -> ConnexionResponse:
+    """Any ApiError (our own, raised by ASGI middleware such as the log streams, or translated
+    from Connexion and Starlette) as its upstream-shaped JSON answer."""
     _log(error)
     return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)),
-                             content_type="application/json", headers=error.headers())
+                             content_type="application/json", headers={**(extra_headers or {}), **error.headers()})
 
 
 def _starlette_http_response(_request, exc: StarletteHTTPException) -> ConnexionResponse:
@@ -194,9 +193,7 @@ def _starlette_http_response(_request, exc: StarletteHTTPException) -> Connexion
         error = ApiError(str(exc.detail))
     else:
         error = ClientError(exc.status_code, str(exc.detail))
-    _log(error)
-    return ConnexionResponse(status_code=error.status, body=json.dumps(_body(error)), content_type="application/json",
-                             headers={**(exc.headers or {}), **error.headers()})
+    return _api_error_response(_request, error, exc.headers)
 
 
 def _unexpected_response(_request, exc: Exception) -> ConnexionResponse:

@@ -108,13 +108,11 @@ class JobService:
         method = get_method(job.method)
         if not method.available:
             raise MethodNotAvailable(method.id, method.unavailable_reason)
-        inputs = {}
-        for role, ds_id in job.datasets.items():
-            record = self.datasets.get(ds_id) if ds_id else None
-            if ds_id and record is None:
-                raise Conflict(f"the job's {role} dataset {ds_id} was deleted: upload it again and start a new job")
-            if record is not None:
-                inputs[role] = record
+        inputs = {role: self.datasets.get(ds_id) for role, ds_id in job.datasets.items() if ds_id}
+        for role, record in inputs.items():
+            if record is None:
+                raise Conflict(f"the job's {role} dataset {job.datasets[role]} was deleted: upload it again and "
+                               "start a new job")
         new_id = new_job_id()
         attempt = dataclasses.replace(
             job, job_id=new_id, workdir=str(self.work_root / new_id),

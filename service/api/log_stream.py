@@ -32,19 +32,19 @@ class LogFollowMiddleware:
         self.followers = followers or logs.Followers()
 
     async def __call__(self, scope, receive, send):
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1")) if scope["type"] == "http" else {}
         operation = (scope.get("extensions", {}).get(ROUTING_CONTEXT) or {}).get("operation_id")
-        if operation != OPERATION or query.get("follow", ["false"])[-1].lower() != "true":
+        query = parse_qs(scope["query_string"].decode("latin-1")) if operation == OPERATION else {}
+        if query.get("follow", ["false"])[-1].lower() != "true":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         identity = await asyncio.to_thread(self.services.sessions.resolve, headers.get("user_token"))
         job = await asyncio.to_thread(self.services.jobs.get, identity, scope["path_params"]["jobId"])
         resume = headers.get("last-event-id", "")
+        gone = asyncio.Event()
         events = logs.follow(self.services.jobs, job, query.get("stream", ["stdout"])[-1],
                              int(query["tail"][-1]) if "tail" in query else None,
-                             int(resume) if resume.isdigit() else None, client_gone=lambda: gone.is_set())
+                             int(resume) if resume.isdigit() else None, client_gone=gone.is_set)
         self.followers.enter()
-        gone = asyncio.Event()
         watcher = asyncio.create_task(_wait_for_disconnect(receive, gone))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [
@@ -52,8 +52,6 @@ class LogFollowMiddleware:
                 (b"x-accel-buffering", b"no"), (b"x-job-status", job.state.encode())]})
             async with contextlib.aclosing(events):
                 async for event in events:
-                    if gone.is_set():
-                        break
                     await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:

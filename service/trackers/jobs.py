@@ -81,7 +81,6 @@ class JobRecord(JsonRecord):
         return "cancelled" if self.cancelled else self.state
 
 
-
 class AttemptConflict(Exception):
     """A job cannot get a new attempt: a later one exists."""
 
@@ -162,9 +161,7 @@ class FileJobTracker:
             existing = self.find_by_key(record.request_key)
             if existing is not None and reuse(existing):
                 return existing, False
-            self._write(record)
-            touch(self.root / "owners" / record.owner / record.job_id)
-            atomic_write_bytes(self._key_path(record.request_key), record.job_id.encode())
+            self._store_new(record)
             return record, True
 
     def create_attempt(self, record: JobRecord, replaces: str) -> JobRecord:
@@ -182,9 +179,7 @@ class FileJobTracker:
                 if current is not None and current.job_id != replaces:
                     raise AttemptConflict(f"job {current.job_id} was started since with the same request: "
                                           "use or retry that one")
-                self._write(record)
-                touch(self.root / "owners" / record.owner / record.job_id)
-                atomic_write_bytes(self._key_path(record.request_key), record.job_id.encode())
+                self._store_new(record)
             old.retried_as, old.updated = record.job_id, utc_now()
             self._write(old)
             return record
@@ -235,6 +230,13 @@ class FileJobTracker:
             (self.root / "owners" / record.owner / job_id).unlink(missing_ok=True)
             (self.root / "active" / job_id).unlink(missing_ok=True)
             self._record_path(job_id).unlink(missing_ok=True)
+
+    def _store_new(self, record: JobRecord) -> None:
+        """A new job: its record, its owner marker, and its request key now mapping to it (the
+        caller holds that key's lock)."""
+        self._write(record)
+        touch(self.root / "owners" / record.owner / record.job_id)
+        atomic_write_bytes(self._key_path(record.request_key), record.job_id.encode())
 
     def _write(self, record: JobRecord) -> None:
         marker = self.root / "active" / record.job_id

@@ -205,12 +205,14 @@ class FileJobTracker:
 
     def modify(self, job_id: str, apply: Callable[[JobRecord], Any]) -> JobRecord:
         """Run `apply` on the stored record and save it, atomically (e.g. a merge that must see
-        the latest record)."""
+        the latest record). When `apply` returns False nothing is written (a decision made on the
+        latest record found nothing to change). KeyError when the job no longer exists."""
         with self._lock("job", job_id):
             record = self.get(job_id)
             if record is None:
                 raise KeyError(job_id)
-            apply(record)
+            if apply(record) is False:
+                return record
             record.updated = utc_now()
             self._write(record)
             return record

@@ -12,9 +12,12 @@ import logging
 import sys
 import uuid
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "x-request-id"
+#: uvicorn adds `color_message` (the message again, with ANSI colour codes) to its records: noise in JSON.
+_DROPPED_ATTRS = ("color_message",)
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
@@ -70,7 +73,8 @@ def configure_logging(level: str) -> None:
     """One JSON object per line on stderr, with a request_id field when inside a request."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                                       rename_fields={"levelname": "level", "asctime": "time"}))
+                                       rename_fields={"levelname": "level", "asctime": "time"},
+                                       reserved_attrs=[*RESERVED_ATTRS, *_DROPPED_ATTRS]))
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

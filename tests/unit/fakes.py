@@ -59,6 +59,8 @@ class FakeScheduler(Scheduler):
         return states
 
     def cancel(self, job: JobRecord, credentials=None) -> None:
+        if not job.native_id:
+            return  # as a real backend: nothing to stop without its id
         self.cancelled.append(job.job_id)
         self.cancel_credentials.append(credentials)
 

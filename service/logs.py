@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator, Callable
 
@@ -35,23 +36,45 @@ KEEPALIVE_S = 15.0
 FOLLOW_MAX_S = 3600.0
 #: Streams at once: each costs a job refresh and a file read per FOLLOW_POLL_S.
 MAX_FOLLOWERS = 64
+#: Streams at once for one owner (service/api/log_stream.py says who that is), so that one
+#: client cannot take every stream; eight leave room for a few browser tabs per job and stream.
+MAX_FOLLOWERS_PER_OWNER = 8
+
+
+class TooManyOwnStreams(ServiceUnavailable):
+    """429: the caller's own share of streams is taken while others may still follow. The body
+    and Retry-After of the 503, with the status that tells the client the limit is its own."""
+
+    status = 429
 
 
 class Followers:
-    """How many streams are open; `enter()` refuses (503) beyond MAX_FOLLOWERS."""
+    """Streams open, in all and per owner: `enter(owner)` refuses beyond the owner's
+    MAX_FOLLOWERS_PER_OWNER (429, checked first: the client holding them learns it is the one)
+    or beyond MAX_FOLLOWERS (503). Only the event loop calls it: no lock."""
 
-    def __init__(self, limit: int | None = None):
+    def __init__(self, limit: int | None = None, per_owner: int | None = None):
         self.limit = MAX_FOLLOWERS if limit is None else limit
+        self.per_owner = MAX_FOLLOWERS_PER_OWNER if per_owner is None else per_owner
         self.open = 0
+        self._by_owner: Counter[str] = Counter()
 
-    def enter(self) -> None:
+    def enter(self, owner: str) -> None:
+        if self._by_owner[owner] >= self.per_owner:
+            raise TooManyOwnStreams(f"you have {self.per_owner} log streams open already (the most one caller "
+                                    "may); close one, or read the log without follow",
+                                    code="too_many_log_streams_of_yours")
         if self.open >= self.limit:
             raise ServiceUnavailable(f"{self.limit} log streams are open already; read the log without follow, "
                                      "or try again later", code="too_many_log_streams")
         self.open += 1
+        self._by_owner[owner] += 1
 
-    def leave(self) -> None:
+    def leave(self, owner: str) -> None:
         self.open -= 1
+        self._by_owner[owner] -= 1
+        if not self._by_owner[owner]:
+            del self._by_owner[owner]  # owners come and go: keep only those with a stream open
 
 
 def read(job: JobRecord, stream: str, tail: int | None) -> str:

@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from urllib.parse import parse_qs
 
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from starlette.datastructures import Headers
 
 from service import logs
+from service.errors import FieldError, InvalidRequest
+from service.identity import Identity
 
 OPERATION = "getJobLogs"
+#: A Last-Event-ID is a byte offset this service sent: ASCII digits, 18 at most (an exabyte). The
+#: bound keeps a hostile header away from int(), which refuses over 4300 digits (a 500 otherwise).
+RESUME_ID = re.compile(r"[0-9]{1,18}")
 
 
 class LogFollowMiddleware:
@@ -37,14 +43,15 @@ class LogFollowMiddleware:
         if query.get("follow", ["false"])[-1].lower() != "true":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
+        resume_at = _resume_offset(headers.get("last-event-id"))
         identity = await asyncio.to_thread(self.services.sessions.resolve, headers.get("user_token"))
         job = await asyncio.to_thread(self.services.jobs.get, identity, scope["path_params"]["jobId"])
-        resume = headers.get("last-event-id", "")
         gone = asyncio.Event()
         events = logs.follow(self.services.jobs, job, query.get("stream", ["stdout"])[-1],
                              int(query["tail"][-1]) if "tail" in query else None,
-                             int(resume) if resume.isdigit() else None, client_gone=gone.is_set)
-        self.followers.enter()
+                             resume_at, client_gone=gone.is_set)
+        share = _share(identity, scope)
+        self.followers.enter(share)
         watcher = asyncio.create_task(_wait_for_disconnect(receive, gone))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [
@@ -56,7 +63,30 @@ class LogFollowMiddleware:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()
-            self.followers.leave()
+            self.followers.leave(share)
+
+
+def _share(identity: Identity, scope) -> str:
+    """Whose share of the streams (logs.MAX_FOLLOWERS_PER_OWNER) this one counts against: its
+    owner's. Token-less callers all act for the one anonymous owner (SESSION_MODE=anonymous), so
+    there the share is per client address instead: one anonymous client cannot hold every stream,
+    and anonymous clients do not lock each other out. Behind a reverse proxy that address is the
+    proxy's unless uvicorn trusts its X-Forwarded-For (FORWARDED_ALLOW_IPS; 127.0.0.1 by default)."""
+    if not identity.anonymous:
+        return identity.owner
+    host = (scope.get("client") or ("unknown", 0))[0]
+    return f"{identity.owner}@{host}"
+
+
+def _resume_offset(value: str | None) -> int | None:
+    """The offset to resume from (None: from the tail); 422 for anything but an offset. Checked
+    here because openapi.yaml does not declare the header (browsers' EventSource sends it)."""
+    if not value:
+        return None
+    if not RESUME_ID.fullmatch(value):
+        raise InvalidRequest(FieldError("Last-Event-ID", "must be the id of an event of this stream "
+                                                         "(a byte offset: at most 18 digits)"))
+    return int(value)
 
 
 async def _wait_for_disconnect(receive, gone: asyncio.Event) -> None:

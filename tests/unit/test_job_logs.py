@@ -115,11 +115,11 @@ async def collect(stream) -> str:
     return "".join([event async for event in stream])
 
 
-def follow_scope(job_id: str) -> dict:
+def follow_scope(job_id: str, token: str | None = None, client: str = "192.0.2.1") -> dict:
     """The scope Connexion's routing hands on for GET /jobs/{job_id}/logs?follow=true."""
     return {"type": "http", "method": "GET", "path": f"/api/v1/jobs/{job_id}/logs", "query_string": b"follow=true",
-            "headers": [], "path_params": {"jobId": job_id},
-            "extensions": {ROUTING_CONTEXT: {"operation_id": "getJobLogs"}}}
+            "headers": [(b"user_token", token.encode())] if token else [], "client": (client, 50000),
+            "path_params": {"jobId": job_id}, "extensions": {ROUTING_CONTEXT: {"operation_id": "getJobLogs"}}}
 
 
 def test_a_stream_stops_when_its_client_goes_away_and_frees_its_slot(app, running, monkeypatch):
@@ -147,15 +147,17 @@ def test_a_stream_stops_when_its_client_goes_away_and_frees_its_slot(app, runnin
     assert middleware.followers.open == 0
 
 
-def test_followers_are_bounded_with_a_503(make_app, fake, monkeypatch):
-    monkeypatch.setattr(logs, "MAX_FOLLOWERS", 0)
+@pytest.mark.parametrize("limit,status,code", [("MAX_FOLLOWERS", 503, "too_many_log_streams"),
+                                               ("MAX_FOLLOWERS_PER_OWNER", 429, "too_many_log_streams_of_yours")])
+def test_followers_are_bounded_in_all_and_per_owner(make_app, fake, monkeypatch, limit, status, code):
+    monkeypatch.setattr(logs, limit, 0)
     client = make_app().test_client()
     install_scheduler(client.app, fake)
     job_id = start_ok(client, "fel", {"alignment": upload_id(client, ADH_NEXUS)})["job_id"]
     response = client.get(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"})
-    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert response.status_code == status and response.headers["Retry-After"]
     body = response.json()
-    assert body["code"] == "too_many_log_streams" and body["request_id"] == response.headers["X-Request-ID"]
+    assert body["code"] == code and body["request_id"] == response.headers["X-Request-ID"]
     assert client.get(f"/api/v1/jobs/{job_id}/logs").status_code == 200  # plain reads are unaffected
 
 
@@ -167,3 +169,61 @@ def test_follow_of_someone_elses_job_is_refused_like_any_read(client, fake):
     assert (anonymous.status_code, other.status_code) == (401, 403)
     assert set(anonymous.json()) >= {"code", "message", "request_id"}
     assert client.get(f"/api/v1/jobs/{'0' * 32}/logs", params={"follow": "true"}).status_code == 404
+
+
+@pytest.mark.parametrize("value", [b"1" * 5000, b"9" * 19, b"-1", b"12abc", b"\xb2"])
+def test_a_last_event_id_that_is_not_a_sane_offset_is_422_naming_it(client, fake, running, value):
+    """A byte offset: ASCII digits, at most 18 (an exabyte). 5000 digits used to be a 500 (Python
+    refuses int() of over 4300 digits), and so was "²" (b"\\xb2" read as latin-1: isdigit(), not int())."""
+    fake.finish(running, result=GOOD_RESULT)
+    response = client.get(f"/api/v1/jobs/{running}/logs", params={"follow": "true"},
+                          headers={"Last-Event-ID": value})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "Last-Event-ID"
+
+
+def test_one_owner_cannot_take_every_stream(app, client, fake, running, monkeypatch):
+    """A share per owner; token-less callers share one owner, so theirs is per client address."""
+    monkeypatch.setattr(logs, "FOLLOW_POLL_S", 0.01)
+    jobs = {}
+    for token in (ALICE, "bob-logs-token-8c9d0e"):
+        jobs[token] = start_ok(client, "fel", {"alignment": upload_id(client, ADH_NEXUS, token=token)},
+                               token=token)["job_id"]
+        fake.run(jobs[token])
+    middleware = LogFollowMiddleware(None, services=app.app.extensions["datamonkey"],
+                                     followers=logs.Followers(limit=64, per_owner=1))
+    leave = asyncio.Event()
+    streams: list[asyncio.Task] = []
+
+    async def receive():
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def attempt(scope) -> str:
+        """Opens a stream, kept open until `leave`: "open", or the error it was refused with."""
+        started = asyncio.Event()
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                started.set()
+
+        stream = asyncio.create_task(middleware(scope, receive, send))
+        streams.append(stream)
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({stream, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        return "open" if started.is_set() else f"{stream.exception().status} {stream.exception().code}"
+
+    async def scenario():
+        outcomes = [await attempt(scope) for scope in (
+            follow_scope(jobs[ALICE], ALICE), follow_scope(jobs[ALICE], ALICE),
+            follow_scope(jobs["bob-logs-token-8c9d0e"], "bob-logs-token-8c9d0e"),
+            follow_scope(running, client="192.0.2.1"), follow_scope(running, client="192.0.2.1"),
+            follow_scope(running, client="198.51.100.7"))]
+        leave.set()
+        await asyncio.gather(*streams, return_exceptions=True)
+        return outcomes
+
+    refused = "429 too_many_log_streams_of_yours"
+    assert asyncio.run(scenario()) == ["open", refused, "open", "open", refused, "open"]
+    assert middleware.followers.open == 0

@@ -57,10 +57,12 @@ HEALTHY, UNHEALTHY, UNKNOWN = "healthy", "unhealthy", "unknown"
 
 @dataclass(frozen=True)
 class ComponentHealth:
-    """One component's state for GET /health; `reason` says what is wrong (never secrets)."""
+    """One component's state for GET /health. `reason` says what is wrong by name only (GET /health
+    is public); `detail` (paths, URLs, slurmrestd's own words) goes to the server log only."""
 
     status: str
     reason: str = ""
+    detail: str = ""
 
 
 class SchedulerUnavailable(Exception):

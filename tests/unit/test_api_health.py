@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_missing_storage_is_503(client, fake, settings_overrides):
     response = client.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json()["details"]["database"] == response.json()["details"]["job_work"] == "unhealthy"
-    assert "JOB_WORK_LOCATION" in response.json()["reasons"]["job_work"]
+    assert response.json()["reasons"]["job_work"] == "JOB_WORK_LOCATION is missing or not writable"
 
 
 def test_a_full_store_is_503_naming_it(client, fake, settings_overrides, monkeypatch):
@@ -65,4 +66,28 @@ def test_a_full_store_is_503_naming_it(client, fake, settings_overrides, monkeyp
     response = client.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json()["details"]["job_work"] == "unhealthy"
-    assert "JOB_WORK_LOCATION" in response.json()["reasons"]["job_work"] and "full" in response.json()["reasons"]["job_work"]
+    assert response.json()["reasons"]["job_work"] == "JOB_WORK_LOCATION is full"
+
+
+def test_reasons_name_the_part_and_the_details_are_logged_once_per_change(client, fake, settings_overrides, caplog,
+                                                                          monkeypatch):
+    """/health is public: no storage path, slurmrestd URL or body in it. Those go to the log, once
+    when a component's state changes (load balancers poll /health every few seconds)."""
+    caplog.set_level(logging.INFO)
+    work = Path(settings_overrides["JOB_WORK_LOCATION"])
+    shutil.rmtree(work)
+    monkeypatch.setattr(fake, "health", lambda: {"slurmrestd": ComponentHealth(
+        "unhealthy", "slurmrestd is unreachable", "slurmrestd at http://slurm.internal:6820/slurm/v0.0.38 is unreachable")})
+    for _ in range(3):
+        response = client.get("/api/v1/health")
+        assert response.json()["reasons"] == {"job_work": "JOB_WORK_LOCATION is missing or not writable",
+                                              "slurmrestd": "slurmrestd is unreachable"}
+        assert str(work) not in response.text and "slurm.internal" not in response.text
+    work.mkdir()
+    assert client.get("/api/v1/health").json()["details"]["job_work"] == "healthy"
+    changes = [(r.component, r.status, r.detail) for r in caplog.records if r.message == "health changed"]
+    assert changes == [
+        ("slurmrestd", "unhealthy", "slurmrestd at http://slurm.internal:6820/slurm/v0.0.38 is unreachable"),
+        ("job_work", "unhealthy", f"JOB_WORK_LOCATION={work}"),
+        ("job_work", "healthy", ""),
+    ]

@@ -334,7 +334,7 @@ def test_health_all_components_up(scheduler, requests_mock):
     ({"exc": requests.exceptions.ReadTimeout("slow")}, "slurmctld", "no answer from slurmctld within 5 s"),
     ({"status_code": 500, "json": {"meta": META, "errors": [
         {"description": "slurmctld config is unable to load", "error_number": -1, "error": "Unspecified error",
-         "source": "slurm_load_ctl_conf"}]}}, "slurmctld", "slurmctld config is unable to load"),
+         "source": "slurm_load_ctl_conf"}]}}, "slurmctld", "slurmrestd answered HTTP 500"),
     ({"json": {"meta": META, "errors": [], "pings": [{"hostname": "vm", "ping": "DOWN", "status": -1,
                                                       "mode": "primary"}]}}, "slurmctld", "not UP"),
     ({"status_code": 401, "text": "Authentication failure"}, "slurm_token", "401"),
@@ -354,14 +354,18 @@ def test_health_pings_slurm_at_most_once_per_cache_period(scheduler, clock, requ
     assert ping.call_count == 1
     clock.now += 5
     requests_mock.get(f"{API}/ping", exc=requests.exceptions.ConnectionError("refused"))
+    assert statuses(scheduler.health())["slurmrestd"] == "healthy"  # the last answer, while one ping refreshes it
+    scheduler.pings.wait()
     assert statuses(scheduler.health())["slurmrestd"] == "unhealthy"
+    assert ping.call_count == 1 and len(requests_mock.request_history) == 2
 
 
 def test_health_with_an_unreadable_key_does_not_call_slurm(scheduler, jwt, requests_mock):
     jwt.broken = "cannot read SLURM_JWT_KEY_PATH /k: Permission denied"
     ping = requests_mock.get(f"{API}/ping", json=PING_UP)
     checks = scheduler.health()
-    assert checks["slurm_token"] == ComponentHealth("unhealthy", jwt.broken)
+    assert checks["slurm_token"] == ComponentHealth(
+        "unhealthy", "the service cannot sign its Slurm token (SLURM_JWT_KEY_PATH)", jwt.broken)
     assert statuses(checks)["slurmrestd"] == "unknown" and ping.call_count == 0
 
 
@@ -375,7 +379,8 @@ def test_health_reports_a_stale_job_listing_with_its_error(scheduler, clock, req
     assert not scheduler.informer.poll_once()
     listing = scheduler.health()["job_listing"]
     assert listing.status == "unhealthy"
-    assert "last job listing 61 s ago; serving cached job states" in listing.reason and "unreachable" in listing.reason
+    assert listing.reason == "the job listing is stale; serving cached job states"
+    assert "last job listing 61 s ago" in listing.detail and "unreachable" in listing.detail
 
 
 def test_shutdown_stops_the_poller_and_the_token_manager(jwt, requests_mock):

@@ -49,6 +49,7 @@ from service.schedulers.base import (
     SchedulerRefused,
     SchedulerUnavailable,
 )
+from service.schedulers.health_cache import HealthCache
 from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest, adapter_for_path
 from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, is_outage
 from service.schedulers.slurm_rest.informer import JobInformer
@@ -70,7 +71,10 @@ TRANSIENT_SUBMIT_CODES = frozenset({2068})
 #: (connect, read) seconds for the /health ping: a healthy slurmctld answers in milliseconds.
 HEALTH_TIMEOUT = (2.0, 5.0)
 #: A /health ping result is reused for this long: /health is public and must not fan out to Slurm.
+#: Older, it is still served while one ping in the background refreshes it (health_cache.py).
 HEALTH_CACHE_S = 5.0
+#: Before the first ping answered, /health waits this long for it, then says "unknown".
+HEALTH_FIRST_WAIT_S = 2.0
 #: The job listing counts as stale after 3 poll intervals, but never sooner than this.
 LISTING_STALE_S = 60
 
@@ -113,8 +117,8 @@ class SlurmRestScheduler(Scheduler):
         self._lock = threading.Lock()
         #: our job id → local time just before its submission (for "not listed yet" vs "gone").
         self._submitted: dict[str, float] = {}
-        self._ping_lock = threading.Lock()
-        self._last_ping: tuple[float, dict[str, ComponentHealth]] | None = None
+        self.pings = HealthCache(self._ping, max_age_s=HEALTH_CACHE_S, first_wait_s=HEALTH_FIRST_WAIT_S,
+                                 name="slurmrestd ping", clock=clock)
         if start:
             self.informer.start()
 
@@ -295,21 +299,15 @@ class SlurmRestScheduler(Scheduler):
 
     def health(self) -> dict[str, ComponentHealth]:
         """slurm_token (the key file signs), slurmrestd + slurmctld (one ping, answered within
-        HEALTH_TIMEOUT: a down slurmctld costs slurmrestd ~9 s), job_listing (the informer's
-        last successful listing is recent; status reads serve that cache meanwhile)."""
-        checks = {"slurm_token": _check(self.jwt.token), "slurmrestd": ComponentHealth(UNKNOWN),
+        HEALTH_TIMEOUT: a down slurmctld costs slurmrestd ~9 s; the last answer is served while the
+        next one is awaited in the background), job_listing (the informer's last successful
+        listing is recent; status reads serve that cache meanwhile)."""
+        checks = {"slurm_token": _token_check(self.jwt.token), "slurmrestd": ComponentHealth(UNKNOWN),
                   "slurmctld": ComponentHealth(UNKNOWN)}
         if checks["slurm_token"].status == HEALTHY:
-            checks.update(self._cached_ping())
+            checks.update(self.pings.get() or {})
         checks["job_listing"] = self._listing_health()
         return checks
-
-    def _cached_ping(self) -> dict[str, ComponentHealth]:
-        """At most one ping per HEALTH_CACHE_S however often /health (public) is called."""
-        with self._ping_lock:
-            if self._last_ping is None or self._clock() - self._last_ping[0] >= HEALTH_CACHE_S:
-                self._last_ping = (self._clock(), self._ping())
-            return self._last_ping[1]
 
     def _ping(self) -> dict[str, ComponentHealth]:
         adapter = self.client.adapter
@@ -319,25 +317,28 @@ class SlurmRestScheduler(Scheduler):
             if isinstance(exc.__cause__, requests.ReadTimeout):
                 return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
                     UNHEALTHY, f"slurmrestd got no answer from slurmctld within {HEALTH_TIMEOUT[1]:.0f} s")}
-            return {"slurmrestd": ComponentHealth(UNHEALTHY, str(exc))}
+            return {"slurmrestd": ComponentHealth(UNHEALTHY, "slurmrestd is unreachable", str(exc))}
         except SlurmRestError as exc:
             if exc.status == 401:
-                return {"slurmrestd": ComponentHealth(HEALTHY), "slurm_token": ComponentHealth(UNHEALTHY, str(exc))}
+                return {"slurmrestd": ComponentHealth(HEALTHY), "slurm_token": ComponentHealth(
+                    UNHEALTHY, "slurmrestd refused the service's token (HTTP 401)", str(exc))}
             return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
-                UNHEALTHY, f"slurmctld unreachable, or the service's token refused: {exc}")}
+                UNHEALTHY, f"slurmrestd answered HTTP {exc.status}: slurmctld unreachable, or the service's "
+                           "token refused", str(exc))}
         if adapter.ping_ok(self.client.json(response) or {}):
             return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(HEALTHY)}
         return {"slurmrestd": ComponentHealth(HEALTHY),
-                "slurmctld": ComponentHealth(UNHEALTHY, f"ping: a controller is not UP: {response.text[:300]}")}
+                "slurmctld": ComponentHealth(UNHEALTHY, "ping: a controller is not UP", response.text[:300])}
 
     def _listing_health(self) -> ComponentHealth:
         synced_at, error = self.informer.synced_at, self.informer.last_error
         if synced_at is None:
-            return ComponentHealth(UNKNOWN if not error else UNHEALTHY, error or "no job listing yet")
+            return ComponentHealth(UNKNOWN, "no job listing yet") if not error else ComponentHealth(
+                UNHEALTHY, "no job listing from slurmrestd yet", error)
         age = self._clock() - synced_at
         if age > max(3 * self.informer.interval_s, LISTING_STALE_S):
-            return ComponentHealth(UNHEALTHY, f"last job listing {age:.0f} s ago; serving cached job states"
-                                              + (f": {error}" if error else ""))
+            return ComponentHealth(UNHEALTHY, "the job listing is stale; serving cached job states",
+                                   f"last job listing {age:.0f} s ago" + (f": {error}" if error else ""))
         return ComponentHealth(HEALTHY)
 
     def shutdown(self) -> None:
@@ -348,11 +349,11 @@ class SlurmRestScheduler(Scheduler):
         self.client.session.close()
 
 
-def _check(probe: Callable[[], object]) -> ComponentHealth:
+def _token_check(mint: Callable[[], object]) -> ComponentHealth:
     try:
-        probe()
+        mint()
     except SchedulerUnavailable as exc:
-        return ComponentHealth(UNHEALTHY, str(exc))
+        return ComponentHealth(UNHEALTHY, "the service cannot sign its Slurm token (SLURM_JWT_KEY_PATH)", str(exc))
     return ComponentHealth(HEALTHY)
 
 

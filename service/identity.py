@@ -1,7 +1,8 @@
 """Who a request acts for: v1.2.0's `user_token`, without breaking token-less v1.0.0 clients.
 
-- With a `user_token` (header, or the body/form field v1.2.0 also defines) the request acts for
-  that user; its datasets and jobs are private to it.
+- With a user token the request acts for that user; its datasets and jobs are private to it.
+  `request_token` says where a token is read from (`Authorization: Bearer`, the `user_token`
+  header, the body/form field v1.2.0 also defines).
 - Without one it acts for the shared anonymous user (v1.0.0 and the Go README: upload, then
   `GET /datasets` lists it) — unless SESSION_MODE=auto, where a token-less upload opens a new
   session whose token is returned once in `X-Session-Token` (v1.2.0), other token-less calls get
@@ -19,6 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import jwt
 
@@ -39,6 +41,16 @@ class Identity:
     @property
     def anonymous(self) -> bool:
         return self.owner == ANONYMOUS
+
+
+def request_token(headers: Mapping[str, str], body_token: Any = None) -> str | None:
+    """The user token a request carries, in upstream's order: `Authorization: Bearer <token>`
+    (what the Go service-datamonkey checks first), then the `user_token` header (v1.2.0), then the
+    body/form `user_token` field. An Authorization of another scheme is not a user token."""
+    scheme, _, credentials = (headers.get("Authorization") or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("user_token") or (body_token if isinstance(body_token, str) else None)
 
 
 def token_hash(token: str) -> str:
@@ -71,7 +83,8 @@ class Sessions:
                 raise Unauthorized("Unauthorized: Invalid user token")
             return Identity(owner=f"u{digest[:40]}")
         if self._api_token_hashes:
-            raise Unauthorized("Unauthorized: this server requires a user token (header user_token)")
+            raise Unauthorized("Unauthorized: this server requires a user token "
+                               "(header user_token, or Authorization: Bearer <token>)")
         if self.mode != "auto":
             return Identity(owner=ANONYMOUS)
         if may_open_session:

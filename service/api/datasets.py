@@ -27,7 +27,8 @@ def upload_dataset(**_params):
     record, _created = services().datasets.upload(who, meta, upload.stream)
     services().sessions.open_session(who)
     headers = {"X-Session-Token": who.new_token} if who.new_token else {}
-    return {"datasets": [views.dataset(record)]}, 201, headers
+    # `id` is what the Go service answers and public clients read; `datasets` is both specs' body
+    return {"id": record.id, "datasets": [views.dataset(record)]}, 201, headers
 
 
 def _unreadable_form() -> str | None:

@@ -30,6 +30,9 @@ DATASET_FIELDS = ("alignment", "tree")
 FIELD_ALIASES = {"alignment_file": "alignment"}
 #: Identity travels in the header; v1.2.0 also puts it in the body.
 IGNORED_FIELDS = ("user_token",)
+#: Fields that only set how results are reported (which p-value counts as significant), never
+#: what HyPhy computes: a method without such a threshold ignores them whatever their value.
+REPORTING_FIELDS = ("pvalue", "p_value", "q_value")
 
 MULTIPLE_HITS = {"None": "None", "Double": "Double", "Double+Triple": "Double+Triple"}
 PROTEIN_MODELS = ("LG", "WAG", "JTT", "JC69", "mtMet", "mtVer", "mtInv", "gcpREV", "HIVBm", "HIVWm")
@@ -66,6 +69,8 @@ class Method:
     unavailable_reason: str = ""
     #: Cross-field rules: (canonical options, raw body) → errors; may fill option-dependent defaults.
     check: Callable[[dict[str, Any], Mapping[str, Any]], list[FieldError]] | None = None
+    #: Method-specific other names of its fields (e.g. Contrast-FEL reads `pvalue` as `p_value`).
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -74,16 +79,58 @@ class Method:
     def option(self, name: str) -> Option:
         return next(o for o in self.options if o.name == name)
 
+    @property
+    def field_aliases(self) -> dict[str, str]:
+        """Other names clients use for this method's fields → the field they mean."""
+        return {**FIELD_ALIASES, **self.aliases}
+
+    def ignored_fields(self, body: Mapping[str, Any]) -> dict[str, str]:
+        """Fields of `body` accepted but ignored (name → why): the `Warning`s of the response."""
+        return self._unrecognised(body)[0]
+
+    def _unrecognised(self, body: Mapping[str, Any]) -> tuple[dict[str, str], list[FieldError]]:
+        """Fields no option of this method takes, split into harmless (ignored) and refused.
+
+        A public body may carry fields meant for other methods (upstream declares no
+        `additionalProperties: false`). Ignoring one is harmless only when it cannot change what
+        HyPhy computes: a reporting threshold (REPORTING_FIELDS), or another method's option at
+        that method's default (it asks for nothing). Anything else would be silently dropped
+        while the client believes it was honoured, so it is refused, as is a name no method has
+        (most likely a typo).
+        """
+        known = {o.name for o in self.options} | set(DATASET_FIELDS) | set(IGNORED_FIELDS) | set(self.field_aliases)
+        ignored: dict[str, str] = {}
+        errors: list[FieldError] = []
+        for name in sorted(set(body) - known):
+            owners = [(method_id, option) for method_id, option in _DECLARED.get(name, ()) if method_id != self.id]
+            if name in REPORTING_FIELDS:
+                ignored[name] = (f"{self.id} takes its p-value threshold as pvalue; {name} changes nothing"
+                                 if "pvalue" in known else
+                                 f"{self.id} reports no result at a p-value threshold; {name} changes nothing")
+            elif owners and any(_is_default(option, body[name]) for _, option in owners):
+                ignored[name] = f"{name} is not an option of {self.id}; the value sent is the default of " \
+                                f"{', '.join(sorted({m for m, _ in owners}))}, which asks for nothing here"
+            elif owners:
+                errors.append(FieldError(name, f"not an option of {self.id} (it is one of "
+                                               f"{', '.join(sorted({m for m, _ in owners}))}): HyPhy's {self.id} "
+                                               "would not honour it; leave it out or send that method's default"))
+            else:
+                errors.append(FieldError(name, f"unknown option for {self.id}; allowed: "
+                                               f"{', '.join(sorted(known - set(IGNORED_FIELDS)))}"))
+        return ignored, errors
+
     def normalize(self, body: Mapping[str, Any]) -> tuple[dict[str, str | None], dict[str, Any]]:
         """Split a start/result body into dataset ids and canonical options (defaults filled).
 
-        Raises InvalidRequest listing every bad field at once.
+        Fields `ignored_fields` names are left out, so they never reach the job's options (nor its
+        request key). Raises InvalidRequest listing every bad field at once.
         """
-        errors: list[FieldError] = []
-        body = {FIELD_ALIASES.get(k, k): v for k, v in body.items()}
-        known = {o.name for o in self.options} | set(DATASET_FIELDS) | set(IGNORED_FIELDS)
-        for name in sorted(set(body) - known):
-            errors.append(FieldError(name, f"unknown option for {self.id}; allowed: {', '.join(sorted(known - set(IGNORED_FIELDS)))}"))
+        ignored, errors = self._unrecognised(body)
+        aliases = self.field_aliases
+        for alias, name in aliases.items():
+            if alias in body and name in body and body[alias] != body[name]:
+                errors.append(FieldError(alias, f"{alias} is another name for {name}: send one of them"))
+        body = {aliases.get(k, k): v for k, v in body.items() if k not in ignored}
 
         datasets: dict[str, str | None] = {}
         for name in DATASET_FIELDS:
@@ -171,6 +218,17 @@ def _multiple_hits(flag: str | None) -> Option:
     return option if flag else _not_in_hyphy(option)
 
 
+def _pvalue(flag: str | None, default: float) -> Number:
+    """The significance threshold of the job's summary and report (sites or branches at p ≤ it).
+
+    FEL, MEME, SLAC and PRIME pass it to HyPhy (`--pvalue`, which only changes what HyPhy's own
+    summary calls significant); aBSREL, BUSTED and RELAX have it hard-coded at 0.05 in their
+    .bf files, so there it sets the service's report only (flag None).
+    """
+    where = "HyPhy's own summary and the report" if flag else "the report (HyPhy fixes its own at 0.05)"
+    return Number("pvalue", flag, default, f"p-value threshold of {where}", 0, 1)
+
+
 _SITE_MULTIHIT = _not_in_hyphy(
     Choice("site_multihit", None, "Estimate", "Per-site multiple-hit rates", values={"Estimate": "Estimate", "Global": "Global"})
 )
@@ -188,6 +246,7 @@ METHODS: dict[str, Method] = {
                 _SITE_MULTIHIT,
                 _code(),
                 _branches(),
+                _pvalue("--pvalue", 0.1),
             ),
             resources=Resources(time_limit_min=120),
         ),
@@ -200,6 +259,7 @@ METHODS: dict[str, Method] = {
                 _not_in_hyphy(Integer("rates", None, 2, "Number of omega rate classes")),
                 Number("resample", "--resample", 0, "Parametric bootstrap replicates per site", 0, 1000),
                 _not_in_hyphy(YesNo("impute_states", None, "No", "Impute ancestral states")),
+                _pvalue("--pvalue", 0.1),
             ),
             resources=Resources(time_limit_min=240),
         ),
@@ -209,7 +269,7 @@ METHODS: dict[str, Method] = {
                 _code(),
                 _branches(),
                 Integer("samples", "--samples", 100, "Ancestral resamples", 0, 100000),
-                Number("pvalue", "--pvalue", 0.1, "p-value threshold", 0, 1),
+                _pvalue("--pvalue", 0.1),
             ),
         ),
         Method(
@@ -229,6 +289,7 @@ METHODS: dict[str, Method] = {
                 _code(),
                 _branches(),
                 _not_in_hyphy(Number("blb", None, 1, "Branch length bound", 0, 1)),
+                _pvalue(None, 0.05),
             ),
             resources=Resources(time_limit_min=240),
         ),
@@ -244,6 +305,7 @@ METHODS: dict[str, Method] = {
                 Integer("grid_size", "--grid-size", 250, "Initial grid size", 1, 10000),
                 Integer("starting_points", "--starting-points", 1, "Initial starting points", 1, 1000),
                 _not_in_hyphy(YesNo("error_sink", None, "No", "Error-sink rate class")),
+                _pvalue(None, 0.05),
             ),
             resources=Resources(time_limit_min=240),
         ),
@@ -256,6 +318,7 @@ METHODS: dict[str, Method] = {
                 Choice("models", "--models", "All", "Models to fit", values={"All": "All", "Minimal": "Minimal"}),
                 Integer("rates", "--rates", 3, "Omega rate classes", 2, 10),
                 Choice("kill_zero_lengths", "--kill-zero-lengths", "No", "Delete zero-length internal branches (spec default; HyPhy's own is Yes)", values={"Yes": "Yes", "No": "No"}),
+                _pvalue(None, 0.05),
             ),
             label_option="test_branches",
             resources=Resources(time_limit_min=480),
@@ -303,6 +366,7 @@ METHODS: dict[str, Method] = {
                 Number("q_value", "--q-value", 0.2, "q-value threshold", 0, 1),
             ),
             label_option="branch_sets",
+            aliases={"pvalue": "p_value"},
             resources=Resources(time_limit_min=240),
         ),
         Method(
@@ -329,7 +393,7 @@ METHODS: dict[str, Method] = {
             options=(
                 _code(),
                 _branches(),
-                Number("pvalue", "--pvalue", 0.1, "p-value threshold", 0, 1),
+                _pvalue("--pvalue", 0.1),
                 Choice("properties", "--properties", "Atchley", "Amino-acid property set", values={"Atchley": "Atchley", "LCAP": "LCAP"}),
                 YesNo("impute_states", "--impute-states", "No", "Impute ancestral states"),
             ),
@@ -358,6 +422,22 @@ METHODS: dict[str, Method] = {
         ),
     )
 }
+
+
+#: Every option name → the (method id, Option) pairs that declare it: what a field one method
+#: lacks means elsewhere (Method._unrecognised).
+_DECLARED: dict[str, list[tuple[str, Option]]] = {}
+for _method in METHODS.values():
+    for _option in _method.options:
+        _DECLARED.setdefault(_option.name, []).append((_method.id, _option))
+
+
+def _is_default(option: Option, value: Any) -> bool:
+    """Whether `value` is `option`'s default once normalised (both dialects: false == "No")."""
+    try:
+        return option.normalize(value) == option.normalize(option.default)
+    except (FieldError, TypeError):
+        return False
 
 
 def get_method(method_id: str) -> Method:

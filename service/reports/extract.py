@@ -26,11 +26,14 @@ EXTRACTORS: dict[str, Extractor] = {
     **{method: Extractor(sites=spec) for method, spec in SITE_SPECS.items()},
     "multihit": Extractor(sites=SITE_SPECS["multihit"], summary=summaries.multihit),
     "leisr": Extractor(sites=SITE_SPECS["leisr"], summary=summaries.leisr),
-    "absrel": Extractor(summary=summaries.absrel),
-    "busted": Extractor(summary=summaries.busted),
-    "relax": Extractor(summary=summaries.relax),
+    # HyPhy's aBSREL, BUSTED and RELAX call p ≤ 0.05 significant (fixed in their .bf files)
+    "absrel": Extractor(summary=summaries.absrel, threshold=Threshold(
+        summaries.GENE_P, options=("pvalue",), recorded=(("test results", "P-value threshold"),))),
+    "busted": Extractor(summary=summaries.busted, threshold=Threshold(summaries.GENE_P, options=("pvalue",))),
+    "relax": Extractor(summary=summaries.relax, threshold=Threshold(summaries.GENE_P, options=("pvalue",))),
     "gard": Extractor(summary=summaries.gard),
-    "bgm": Extractor(summary=summaries.bgm),
+    "bgm": Extractor(summary=summaries.bgm, threshold=Threshold(
+        0.5, recorded=(("settings", "threshold"),), label="posterior", relation="≥")),
 }
 GENERIC = Extractor(summary=summaries.generic)
 
@@ -50,9 +53,10 @@ def build_report(method: str, job: Any, result: Any) -> Report:
         if extractor.sites else None
     if sites is not None and not sites.sites:
         notes.append("The result holds no per-site rows.")
-    summary = guarded(notes, "the summary", lambda: extractor.summary(result)) if extractor.summary else None
+    threshold = resolve_threshold(extractor.threshold, job, result) if extractor.threshold else None
+    summary = guarded(notes, "the summary", lambda: extractor.summary(result, threshold)) if extractor.summary else None
     if summary is None and (sites is None or not sites.sites):
-        summary = guarded(notes, "the test results", lambda: summaries.generic(result)) or Summary()
+        summary = guarded(notes, "the test results", lambda: summaries.generic(result, None)) or Summary()
     summary = summary or Summary()
     fits = guarded(notes, "the model fits", lambda: summaries.fits(result))
 

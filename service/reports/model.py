@@ -95,7 +95,10 @@ class Extractor:
     """Everything method-specific about a report. Either part may be absent."""
 
     sites: SiteSpec | None = None
-    summary: Callable[[dict], Summary] | None = None
+    #: (result, the run's threshold: `threshold` resolved, or None when the method has none) → Summary
+    summary: Callable[[dict, float | None], Summary] | None = None
+    #: The summary's significance threshold (e.g. aBSREL's corrected p), resolved like a site test's.
+    threshold: Threshold | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Headlines and tables of the gene- and branch-level methods (and the parts of per-site ones
-that are not per site). Each reads only what HyPhy 2.5.46 writes; see tests/fixtures/results."""
+that are not per site). Each reads only what HyPhy 2.5.46 writes; see tests/fixtures/results.
+
+Every summary is `(result, threshold)`: the run's significance threshold as extract.py resolved
+it from the method's Threshold (the job's `pvalue` first), or None for methods without one."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from service.reports.model import Summary, Table
 from service.reports.read import by_partition, dig, finite, header_names, mle_rows
 from service.reports.text import count, fmt
 
-#: HyPhy's own reporting level for the gene-wide tests (BUSTED, RELAX): "p ≤ 0.05".
+#: HyPhy's own reporting level for the branch and gene-wide tests (aBSREL, BUSTED, RELAX): "p ≤ 0.05".
 GENE_P = 0.05
 #: BGM lists pairs from the top down; this many are shown besides those over the threshold.
 TOP_PAIRS = 20
@@ -53,9 +56,7 @@ def fits(result: dict) -> Table:
     return Table("Model fits", ["model", "log L", "AIC-c", "parameters"], rows)
 
 
-def absrel(result: dict) -> Summary:
-    threshold = finite(dig(result, "test results", "P-value threshold"))
-    threshold = GENE_P if threshold is None else threshold
+def absrel(result: dict, threshold: float) -> Summary:
     tested = dig(result, "tested", "0") or {}
     attributes = dig(result, "branch attributes", "0") or {}
     branches = [(name, values) for name, values in attributes.items()
@@ -89,24 +90,24 @@ def omega_classes(classes: object) -> str:
     return ", ".join(parts)
 
 
-def busted(result: dict) -> Summary:
+def busted(result: dict, threshold: float) -> Summary:
     p = finite(dig(result, "test results", "p-value"))
     headline = (f"Evidence of episodic diversifying selection: p = {fmt(p)} "
-                f"(LRT = {fmt(dig(result, 'test results', 'LRT'))}), {verdict(p, GENE_P)}")
+                f"(LRT = {fmt(dig(result, 'test results', 'LRT'))}), {verdict(p, threshold)}")
     return Summary([headline], [rate_distributions(result, ("Unconstrained model", "Constrained model"))])
 
 
-def relax(result: dict) -> Summary:
+def relax(result: dict, threshold: float) -> Summary:
     k = finite(dig(result, "test results", "relaxation or intensification parameter"))
     p = finite(dig(result, "test results", "p-value"))
     direction = "" if k is None else " (relaxation)" if k < 1 else " (intensification)" if k > 1 else ""
     headlines = [f"Selection strength parameter K = {fmt(k)}{direction} on test branches relative to reference",
                  (f"Test for relaxation or intensification: p = {fmt(p)} "
-                  f"(LRT = {fmt(dig(result, 'test results', 'LRT'))}), {verdict(p, GENE_P)}")]
+                  f"(LRT = {fmt(dig(result, 'test results', 'LRT'))}), {verdict(p, threshold)}")]
     return Summary(headlines, [test_results(result), rate_distributions(result, ("RELAX alternative", "RELAX null"))])
 
 
-def gard(result: dict) -> Summary:
+def gard(result: dict, _threshold: float | None) -> Summary:
     segments = [(index, dig(data, "bps")) for index, data in by_partition(dig(result, "breakpointData"))]
     best, single = finite(result.get("bestModelAICc")), finite(result.get("singleTreeAICc"))
     headlines = [(f"{count(max(len(segments) - 1, 0), 'breakpoint')} in the best model "
@@ -127,11 +128,9 @@ def gard(result: dict) -> Summary:
                                Table("Improvements per step", ["step", "breakpoints", "Δ c-AIC"], search)])
 
 
-def bgm(result: dict) -> Summary:
+def bgm(result: dict, threshold: float) -> Summary:
     names = header_names(dig(result, "MLE", "headers"))
     joint = next((name for name in names if "<" in name and ">" in name), names[4] if len(names) > 4 else None)
-    threshold = finite(dig(result, "settings", "threshold"))
-    threshold = 0.5 if threshold is None else threshold
     pairs = sorted((row for _, row in mle_rows(result)), key=lambda row: -(finite(row.get(joint)) or 0))
     selected = [row for row in pairs if (finite(row.get(joint)) or 0) >= threshold]
     shown = pairs[:max(len(selected), TOP_PAIRS)]
@@ -143,14 +142,14 @@ def bgm(result: dict) -> Summary:
     return Summary([headline], [table])
 
 
-def multihit(result: dict) -> Summary:
+def multihit(result: dict, _threshold: float | None) -> Summary:
     tests = dig(result, "test results") or {}
     rows = [[name, dig(test, "LRT"), dig(test, "p-value")] for name, test in tests.items()]
     headlines = [f"{name}: LRT = {fmt(lrt)}, p = {fmt(p)}" for name, lrt, p in rows]
     return Summary(headlines, [Table("Model comparisons", ["test", "LRT", "p-value"], rows)])
 
 
-def leisr(result: dict) -> Summary:
+def leisr(result: dict, _threshold: float | None) -> Summary:
     rates = [r for r in (finite(row.get("MLE")) for _, row in mle_rows(result)) if r is not None]
     if not rates:
         return Summary(["No site rates in the result"])
@@ -159,7 +158,7 @@ def leisr(result: dict) -> Summary:
                     + f"range {fmt(min(rates))} – {fmt(max(rates))}"])
 
 
-def generic(result: dict) -> Summary:
+def generic(result: dict, _threshold: float | None) -> Summary:
     """Any method this module does not know: what HyPhy tested, plainly listed."""
     tests = test_results(result)
     return Summary([f"{count(len(tests.rows), 'test result')} reported"], [tests] if tests.rows else [])

@@ -31,7 +31,7 @@ from service.methods.options import (
     Option,
     YesNo,
 )
-from service.methods.registry import DATASET_FIELDS, FIELD_ALIASES, IGNORED_FIELDS
+from service.methods.registry import DATASET_FIELDS, IGNORED_FIELDS
 
 REFERENCE = Path("/work/shared/reference")
 UPSTREAM_FILES = {
@@ -177,7 +177,7 @@ def test_registry_option_type_matches_the_spec(method_id, option_name):
 def test_every_spec_property_is_understood_by_the_registry(method_id):
     """A documented field the registry does not know would be refused as unknown (422)."""
     method = METHODS[method_id]
-    known = {o.name for o in method.options} | set(DATASET_FIELDS) | set(FIELD_ALIASES) | set(IGNORED_FIELDS)
+    known = {o.name for o in method.options} | set(DATASET_FIELDS) | set(method.field_aliases) | set(IGNORED_FIELDS)
     if method.tree == "none":
         known.discard("tree")
     assert set(request_properties(method_id)) <= known

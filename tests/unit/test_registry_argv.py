@@ -31,8 +31,8 @@ def inputs(command: str, *, tree: bool = True) -> list[str]:
 # method id → (default body, expected argv)
 DEFAULTS: dict[str, tuple[dict, list[str]]] = {
     "fel": ({}, inputs("fel") + ["--ci", "No", "--srv", "Yes", "--resample", "0", "--code", "Universal",
-                                 "--branches", "All"] + OUT),
-    "meme": ({}, inputs("meme") + ["--code", "Universal", "--resample", "0"] + OUT),
+                                 "--branches", "All", "--pvalue", "0.1"] + OUT),
+    "meme": ({}, inputs("meme") + ["--code", "Universal", "--resample", "0", "--pvalue", "0.1"] + OUT),
     "slac": ({}, inputs("slac") + ["--code", "Universal", "--branches", "All", "--samples", "100",
                                    "--pvalue", "0.1"] + OUT),
     "fubar": ({}, inputs("fubar") + ["--code", "Universal", "--grid", "20", "--concentration_parameter", "0.5"]
@@ -64,18 +64,19 @@ DEFAULTS: dict[str, tuple[dict, list[str]]] = {
 # method id → [(non-default body, expected argv)]
 NON_DEFAULTS: dict[str, list[tuple[dict, list[str]]]] = {
     "fel": [
-        ({"ci": "Yes", "srv": "No", "resample": 50, "genetic_code": "Vertebrate mtDNA", "branches": ["Internal"]},
+        ({"ci": "Yes", "srv": "No", "resample": 50, "genetic_code": "Vertebrate mtDNA", "branches": ["Internal"],
+          "pvalue": 0.05},
          inputs("fel") + ["--ci", "Yes", "--srv", "No", "--resample", "50", "--code", "Vertebrate-mtDNA",
-                          "--branches", "Internal"] + OUT),
+                          "--branches", "Internal", "--pvalue", "0.05"] + OUT),
         # v1.0.0 / Go README dialect
         ({"ci": True, "srv": False, "genetic_code": {"value": "Yeast mtDNA", "display_name": "Yeast"},
           "branches": "Leaves", "multiple_hits": "None", "site_multihit": "Estimate"},
          inputs("fel") + ["--ci", "Yes", "--srv", "No", "--resample", "0", "--code", "Yeast-mtDNA",
-                          "--branches", "Leaves"] + OUT),
+                          "--branches", "Leaves", "--pvalue", "0.1"] + OUT),
     ],
     "meme": [
         ({"genetic_code": "Ciliate Nuclear", "resample": 10, "rates": 2, "impute_states": "No"},
-         inputs("meme") + ["--code", "Ciliate-Nuclear", "--resample", "10"] + OUT),
+         inputs("meme") + ["--code", "Ciliate-Nuclear", "--resample", "10", "--pvalue", "0.1"] + OUT),
     ],
     "slac": [
         ({"genetic_code": "Eupltoid Nuclear", "branches": ["Foreground"], "samples": 0, "pvalue": 0.05},
@@ -179,7 +180,7 @@ def test_non_default_argv(method_id, body, expected):
 
 def test_tree_flag_is_left_out_when_the_alignment_embeds_the_tree():
     assert argv("fel", tree=None) == ["fel", "--alignment", A, "--ci", "No", "--srv", "Yes", "--resample", "0",
-                                      "--code", "Universal", "--branches", "All"] + OUT
+                                      "--code", "Universal", "--branches", "All", "--pvalue", "0.1"] + OUT
 
 
 # -- the spec-vs-HyPhy default cases, spelled out ---------------------------------------------------

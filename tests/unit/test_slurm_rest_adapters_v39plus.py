@@ -243,3 +243,20 @@ def test_paths_are_unchanged(version):
     adapter = ADAPTERS[version]()
     assert (adapter.jobs_path, adapter.submit_path, adapter.ping_path, adapter.job_path(42)) == (
         "/jobs", "/job/submit", "/ping", "/job/42")
+
+
+# -- "no change" listings --------------------------------------------------------------------
+@pytest.mark.parametrize("version", VERSIONS)
+def test_no_change_answer_is_an_empty_listing_with_slurms_warning(version):
+    body = fixture(version, "jobs_not_modified.json")
+    validator(version, "jobs").validate(body)
+    adapter = ADAPTERS[version]()
+    assert adapter.parse_jobs(body) == [] and adapter.parse_errors(body) == []
+    assert body["warnings"][0]["description"].startswith("No job changes since update_time")
+    assert adapter.parse_last_update(body) is None  # 0 there: never sent back as update_time
+
+
+@pytest.mark.parametrize("version,last_update", [("v0.0.39", None), ("v0.0.40", 1795421385),
+                                                 ("v0.0.41", 1795421385)])
+def test_last_update_of_a_listing(version, last_update):
+    assert ADAPTERS[version]().parse_last_update(fixture(version, "jobs.json")) == last_update

@@ -2,6 +2,8 @@
 purge, job-id reuse, 304, authentication refresh + one retry. Shapes from slurmrestd-22.05.md."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,6 +20,7 @@ from service.schedulers.base import (
     JobSpec,
     SchedulerUnavailable,
 )
+from service.schedulers.slurm_rest import informer
 from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError, parse_native_id
 from service.trackers.jobs import JobRecord
 
@@ -261,7 +264,8 @@ def test_failed_listing_keeps_serving_the_cache(scheduler, tmp_path, requests_mo
     assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == ACTIVE
 
 
-def test_state_change_events(scheduler, requests_mock):
+def test_state_change_events(scheduler, requests_mock, monkeypatch):
+    monkeypatch.setattr(informer, "FULL_RELIST_EVERY", 1)  # an emptied table shows in a full listing
     events = []
     scheduler.informer.add_handler(lambda before, after: events.append((before and before.state, after and after.state)))
     requests_mock.get(f"{API}/jobs", [{"json": jobs_body(raw_job(6, "datamonkey-a"))},
@@ -465,3 +469,49 @@ def test_a_refused_cancel_is_an_error_with_slurms_reason(scheduler, tmp_path, re
         {"error_code": 2002, "error": "Access/permission denied"}]})
     with pytest.raises(SlurmSubmitError, match="refused to cancel job 6: .*Access/permission denied"):
         scheduler.cancel(record(tmp_path, "6@1795421277"))
+
+
+# -- "no change" answers of every API version -----------------------------------------------
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slurmrestd"
+
+
+def running_listing(version):
+    """(first listing with job 12 of the version's jobs.json RUNNING, a "no change" answer)."""
+    if version in ("v0.0.37", "v0.0.38"):
+        return jobs_body(raw_job(12, "datamonkey-5a7d9c03", "RUNNING", submit_time=1795421290)), {
+            "status_code": 304, "text": ""}
+    body = json.loads((FIXTURES / version / "jobs.json").read_text())
+    job = next(j for j in body["jobs"] if j["job_id"] == 12)
+    job["job_state"] = "RUNNING" if version == "v0.0.39" else ["RUNNING"]
+    body["jobs"] = [job]
+    return body, {"json": json.loads((FIXTURES / version / "jobs_not_modified.json").read_text())}
+
+
+@pytest.mark.parametrize("version", ["v0.0.37", "v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41"])
+def test_a_running_job_stays_running_across_no_change_answers(jwt, clock, tmp_path, requests_mock, version):
+    """23.02+ answer an unchanged table with a 200, no jobs and a warning (22.05: a 304): not an empty table."""
+    first, unchanged = running_listing(version)
+    requests_mock.get(f"{URL}/slurm/{version}/jobs", [{"json": first}] + [unchanged] * 4)
+    sched = SlurmRestScheduler(base_url=URL, api_path=f"/slurm/{version}", partition="debug", jwt=jwt,
+                               poll_secs=5, start=False, clock=clock)
+    job = record(tmp_path, "12@1795421290", job_id="5a7d9c03")
+    (tmp_path / "5a7d9c03").mkdir()
+    for _ in range(5):
+        assert sched.informer.poll_once()
+        assert sched.statuses([job])["5a7d9c03"].phase == ACTIVE
+        clock.now += 5
+    assert sched.informer.not_modified == 4
+    sent = {tuple(r.qs.get("update_time", [])) for r in requests_mock.request_history[1:]}
+    # the controller's own last_update where the version reports one, else our clock minus the margin
+    assert sent == {("1795421385",)} if version in ("v0.0.40", "v0.0.41") else {("998",)}
+
+
+def test_an_empty_full_listing_still_empties_the_cache(scheduler, tmp_path, requests_mock, monkeypatch):
+    monkeypatch.setattr(informer, "FULL_RELIST_EVERY", 1)  # every listing is a full one
+    requests_mock.get(f"{API}/jobs", [{"json": jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING"))},
+                                      {"json": jobs_body()}])
+    (tmp_path / "abc123").mkdir()
+    scheduler.informer.poll_once()
+    scheduler.informer.poll_once()
+    assert requests_mock.request_history[1].qs == {}
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == LOST

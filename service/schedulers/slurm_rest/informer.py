@@ -2,8 +2,14 @@
 
 One background thread lists `GET {api}/jobs?update_time=<last>` every SLURM_POLL_SECS; request
 handlers only read the cache, so however many clients poll, slurmrestd sees at most one listing
-per interval. An unchanged job table costs a 304 with an empty body (the cache stays as it is);
-every `FULL_RELIST_EVERY` polls the table is listed without `update_time`, as a safety net.
+per interval. A changed table comes back whole (slurmctld sends every job, not a delta). An
+unchanged one is "no change", which the cache keeps as it is: 22.05 answers a 304 with an empty
+body; 23.02+ (v0.0.39-v0.0.41) answer a 200 with an empty `jobs` list and the warning
+"No job changes since update_time…", so a listing sent with `update_time` that holds no job at
+all is never read as an empty table (a really emptied table shows at the next full listing).
+The next `update_time` is the controller's own `last_update` when the version reports it (no
+clock skew between us and slurmctld), else our request time minus a margin. Every
+`FULL_RELIST_EVERY` polls the table is listed without `update_time`, as a safety net.
 State changes are emitted as (old, new) events to registered handlers (logging, trackers).
 
 `synced_at` is the wall-clock time at which the last *successful* listing was requested: a job
@@ -46,6 +52,8 @@ class JobInformer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._polls = 0
+        #: The `update_time` of the next differential listing (None: list the whole table).
+        self._update_time: int | None = None
         #: Wall time the last successful listing was *requested* (None: never synced).
         self.synced_at: float | None = None
         self.last_error: str = ""
@@ -82,22 +90,25 @@ class JobInformer:
 
     def _poll(self) -> bool:
         requested_at = self._clock()
-        full = self.synced_at is None or self._polls % FULL_RELIST_EVERY == 0
-        params = {} if full else {"update_time": int(self.synced_at) - UPDATE_TIME_MARGIN_S}
+        full = self._update_time is None or self._polls % FULL_RELIST_EVERY == 0
+        params = {} if full else {"update_time": self._update_time}
         self._polls += 1
+        adapter = self.client.adapter
         try:
-            response = self.client.request("GET", self.client.adapter.jobs_path, params=params, expect=(200, 304))
+            response = self.client.request("GET", adapter.jobs_path, params=params, expect=(200, 304))
         except (SchedulerUnavailable, SlurmRestError) as exc:
             if self.last_error != str(exc):
                 log.warning("slurm job listing failed; serving cached state", extra={"error": str(exc)})
             self.last_error = str(exc)
             return False
         self.listings += 1
-        if response.status_code == 304:
+        body = (self.client.json(response) or {}) if response.status_code == 200 else {}
+        jobs = adapter.parse_jobs(body)
+        if response.status_code == 304 or (not full and not jobs):
             self.not_modified += 1
         else:
-            jobs = self.client.adapter.parse_jobs(self.client.json(response) or {})
             self._replace({j.job_id: j for j in jobs if j.name.startswith(self.name_prefix)})
+            self._update_time = adapter.parse_last_update(body) or int(requested_at) - UPDATE_TIME_MARGIN_S
         with self._lock:
             self.synced_at = requested_at
         self.last_error = ""

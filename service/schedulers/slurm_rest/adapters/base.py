@@ -100,6 +100,11 @@ class RestAdapter(abc.ABC):
         """GET /jobs or /job/{id} → jobs."""
 
     @abc.abstractmethod
+    def parse_last_update(self, body: Mapping[str, Any]) -> int | None:
+        """GET /jobs → the controller's `last_update` time, to send back as the next `update_time`
+        (None when the version has no such field or the answer was "no change")."""
+
+    @abc.abstractmethod
     def parse_errors(self, body: Any) -> list[SlurmError]:
         """Any response's `errors` list (empty when there is none or the body is not JSON)."""
 

@@ -70,6 +70,10 @@ class V0037Adapter(RestAdapter):
             partition=str(raw.get("partition") or ""),
         )
 
+    def parse_last_update(self, body: Mapping[str, Any]) -> int | None:
+        """Absent in 22.05; a wrapped number from v0.0.40 on (0 in a "no change" answer)."""
+        return self._time(body.get("last_update")) if isinstance(body, Mapping) else None
+
     def parse_errors(self, body: Any) -> list[SlurmError]:
         errors = body.get("errors") if isinstance(body, Mapping) else None
         parsed = []

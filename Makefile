@@ -64,6 +64,7 @@ test-stack: install  ## The README's curl example, verbatim, against a running s
 
 bench: system install  ## Benchmarks print measured ratios (see README)
 	$(PY) benchmarks/tracker_scale.py
+	$(PY) benchmarks/list_scale.py
 	$(PY) benchmarks/e2e_overhead.py
 	$(PY) benchmarks/pty_overhead.py
 

@@ -13,13 +13,15 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import heapq
 import json
 import logging
 import re
 import shutil
-from datetime import UTC, datetime
+from datetime import datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from service import hyphy
 from service.datasets import checks
@@ -56,10 +58,12 @@ from service.trackers.jobs import (
     ERROR,
     QUEUED,
     RUNNING,
+    FINAL_STATES,
     AttemptConflict,
     FileJobTracker,
     JobRecord,
     new_job_id,
+    parse_time,
     utc_now,
 )
 
@@ -293,6 +297,10 @@ class JobService:
         last job that page returned, so jobs started meanwhile never shift or repeat a page.
         Only the jobs a page needs are refreshed from the scheduler, unless the answer depends
         on state (`status`, `since`): then every non-final candidate after the cursor is.
+
+        The tracker's per-owner index gives the order, the cursor position, and the state and
+        finish time of final jobs, so a page reads about `limit` records whatever the number of
+        jobs the owner has (the shared anonymous owner has most of them).
         """
         errors: list[FieldError] = []
         after: tuple[str, str] | None = None
@@ -310,24 +318,47 @@ class JobService:
         if errors:
             raise InvalidRequest(errors)
         wanted = {k: v for k, v in filters.items() if v}
-        candidates = sorted(
-            (j for j in self.tracker.list_owner(identity.owner)
-             if j.datasets.get("alignment") == wanted.get("alignment_id", j.datasets.get("alignment"))
-             and j.datasets.get("tree") == wanted.get("tree_id", j.datasets.get("tree"))
-             and j.method == wanted.get("method", j.method)
-             and (after is None or _page_key(j) < after)),
-            key=_page_key, reverse=True)
-        if "status" not in wanted and since_at is None:
+        owner, status = identity.owner, wanted.get("status")
+
+        def candidate(j: JobRecord) -> bool:
+            return (j.datasets.get("alignment") == wanted.get("alignment_id", j.datasets.get("alignment"))
+                    and j.datasets.get("tree") == wanted.get("tree_id", j.datasets.get("tree"))
+                    and j.method == wanted.get("method", j.method)
+                    and (after is None or _page_key(j) < after))
+
+        def records(entries) -> Iterator[JobRecord]:
+            """The candidates among indexed jobs, in the entries' order, each record read when reached."""
+            for entry in entries:
+                if entry.method == wanted.get("method", entry.method):
+                    job = self.tracker.get(entry.job_id)
+                    if job is not None and candidate(job):  # None: deleted meanwhile
+                        yield job
+
+        if status is None and since_at is None:
             # Nothing here depends on state: refresh only the page (one scheduler call).
-            page = candidates if limit is None else candidates[:limit]
-            more = len(candidates) > len(page)
+            found = list(islice(records(self.tracker.owner_jobs(owner, after)), None if limit is None else limit + 1))
+            page = found[:limit]
+            more = len(found) > len(page)
             page = self.refresh_many(page)
         else:
-            selected = [j for j in self.refresh_many(candidates)
-                        if j.state == wanted.get("status", j.state)
-                        and (since_at is None or _finished_since(j, since_at))]
-            page = selected if limit is None else selected[:limit]
-            more = len(selected) > len(page)
+            # Only a job not yet final can change state: those are refreshed (one scheduler
+            # call), the final ones are taken as the index has them, both merged newest first.
+            fresh = self.refresh_many(sorted(filter(candidate, self.tracker.owner_active(owner)),
+                                             key=_page_key, reverse=True))
+            refreshed = {j.job_id for j in fresh}
+            if status is not None and status not in FINAL_STATES:
+                final = []  # a final job never becomes queued or running again
+            elif since_at is not None:
+                final = sorted((e for e in self.tracker.owner_finished_since(owner, since_at)
+                                if after is None or e.page_key < after), key=_page_key, reverse=True)
+            else:
+                final = (e for e in self.tracker.owner_jobs(owner, after) if e.final)
+            final = (e for e in final if e.job_id not in refreshed and e.status == (status or e.status))
+            selected = (j for j in heapq.merge(fresh, records(final), key=_page_key, reverse=True)
+                        if j.state == (status or j.state) and (since_at is None or _finished_since(j, since_at)))
+            found = list(islice(selected, None if limit is None else limit + 1))
+            page = found[:limit]
+            more = len(found) > len(page)
         return JobPage(page, encode_page_token(page[-1]) if more else None)
 
     def refresh(self, job: JobRecord) -> JobRecord:
@@ -469,7 +500,6 @@ class JobService:
 MAX_ANNOTATION_BYTES = 16 * 1024
 #: The largest page GET /jobs returns (`limit`).
 MAX_PAGE_SIZE = 1000
-_LEAP_SECOND = re.compile(r"(T\d\d:\d\d):60(?:\.\d+)?")
 
 
 @dataclasses.dataclass
@@ -480,7 +510,8 @@ class JobPage:
     next_page_token: str | None = None
 
 
-def _page_key(job: JobRecord) -> tuple[str, str]:
+def _page_key(job) -> tuple[str, str]:
+    """The listing order (newest first: reversed) of a JobRecord or an index entry."""
     return job.created, job.job_id
 
 
@@ -504,19 +535,16 @@ def decode_page_token(token: str) -> tuple[str, str]:
 
 
 def _parse_time(value: str, field: str = "") -> datetime:
-    """An RFC 3339 date-time (lower-case `t`/`z` and a leap second too; no offset means UTC) → an aware datetime."""
-    try:
-        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\1:59.999999", value.upper()))
-    except (AttributeError, TypeError, ValueError):
-        raise FieldError(field, f"{value!r} is not a date-time such as 2025-01-31T12:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """An RFC 3339 date-time (service.trackers.jobs.parse_time) → an aware datetime; FieldError(field) if not one."""
+    parsed = parse_time(value)
+    if parsed is None:
+        raise FieldError(field, f"{value!r} is not a date-time such as 2025-01-31T12:00:00Z")
+    return parsed
 
 
 def _finished_since(job: JobRecord, since: datetime) -> bool:
-    try:
-        return job.finished is not None and _parse_time(job.finished) >= since
-    except FieldError:
-        return False
+    finished = parse_time(job.finished)
+    return finished is not None and finished >= since
 
 
 def _is_time(value: str) -> bool:

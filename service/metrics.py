@@ -3,7 +3,8 @@
 Metrics (aggregates only: no job ids, owners, tokens, paths or raw URLs in any label):
 
     datamonkey_jobs{method, state}                    gauge: jobs in the job tracker; `state` is
-        queued / running / completed / error / cancelled, as GET /jobs/{id} reports it
+        queued / running / completed / error / cancelled, as GET /jobs/{id} reports it; read from
+        the tracker's counters (index/counts.json), so a scrape costs the same at any job count
     datamonkey_http_request_duration_seconds{operation, status_class}
                                                       histogram: each HTTP request, labelled by
         its Connexion operationId ("unmatched" when no operation took it) and 2xx…5xx
@@ -37,9 +38,8 @@ from __future__ import annotations
 import gc
 import logging
 import platform
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -58,8 +58,6 @@ ROOT_PATH = "/metrics"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: The operation label of a request no API operation took (404, 405, Swagger UI, spec files…).
 UNMATCHED = "unmatched"
-#: How long the jobs gauge reuses its counts: a scrape reads every job record.
-JOBS_CACHE_SECONDS = 5.0
 JOB_STATES = ("queued", "running", "completed", "error", "cancelled")
 #: Request latency buckets (seconds): uploads and long result reads reach tens of seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -119,24 +117,20 @@ def status_class(status: int | None) -> str:
 
 # -- jobs ---------------------------------------------------------------------------------------
 class JobsCollector(Collector):
-    """`datamonkey_jobs{method, state}` over one app's job tracker, counted at most every `ttl` s.
+    """`datamonkey_jobs{method, state}` over one app's job tracker, from its counters.
 
-    A count reads every job record, so scrapes within `ttl` seconds of the last count reuse it.
-    Jobs not yet final are first brought up to date with `refresh` (JobService.refresh_many: one
-    scheduler call, as any read of a job does), so a job nobody polls still moves from running
-    to completed. Every known method × state is reported, zeros included, so series do not
-    appear and vanish. A count that fails is logged and the previous one served (or none yet).
+    FileJobTracker keeps a count per method × lifecycle state as it writes records, so a scrape
+    reads one small file: no walk over the records and no scheduler call, whatever the number of
+    jobs. The gauge shows the stored states; the scheduler's news reaches them whenever a job is
+    read (GET /jobs, a result poll, start-up recovery). Every known method × state is reported,
+    zeros included, so series do not appear and vanish; methods the registry no longer knows
+    count as "other". Counters that cannot be read are logged and the last counts served (or
+    none yet): a scrape must not fail because the job store cannot be read.
     """
 
-    def __init__(self, tracker: Any, refresh: Callable[[list], list] | None = None, *,
-                 ttl: float = JOBS_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, tracker: Any):
         self.tracker = tracker
-        self.refresh = refresh
-        self.ttl = ttl
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str], int] | None = None
-        self._counted_at = 0.0
+        self._last: dict[tuple[str, str], int] | None = None
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return [self._family({})]
@@ -145,36 +139,19 @@ class JobsCollector(Collector):
         return [self._family(self.counts() or {})]
 
     def counts(self) -> dict[tuple[str, str], int] | None:
-        """{(method, state): jobs}, recounted when the last count is older than `ttl`."""
-        with self._lock:  # concurrent scrapes wait for one count instead of each reading everything
-            now = self.clock()
-            if self._counts is None or now - self._counted_at >= self.ttl:
-                try:
-                    self._counts = self._count()
-                except Exception:  # a scrape must not fail because the job store cannot be read
-                    log.warning("cannot count jobs for the metrics", exc_info=True)
-                self._counted_at = now
-            return self._counts
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._counts = None
-
-    def _count(self) -> dict[tuple[str, str], int]:
+        """{(method, state): jobs}, or the last counts when the tracker's cannot be read."""
         from service.methods import METHODS  # lazily: the registry is not needed to count HTTP calls
 
-        jobs = list(self.tracker.all())
-        pending = [job for job in jobs if not job.final]
-        if pending and self.refresh is not None:
-            try:
-                fresh = {job.job_id: job for job in self.refresh(pending)}
-                jobs = [fresh.get(job.job_id, job) for job in jobs]
-            except Exception:
-                log.warning("cannot refresh job states for the metrics; counting stored states", exc_info=True)
+        try:
+            stored = self.tracker.counts()
+        except Exception:
+            log.warning("cannot read the job counts for the metrics", exc_info=True)
+            return self._last
         counts = {(method, state): 0 for method in METHODS for state in JOB_STATES}
-        for job in jobs:
-            key = (job.method if job.method in METHODS else "other", job.lifecycle_state)
-            counts[key] = counts.get(key, 0) + 1
+        for (method, state), jobs in stored.items():
+            key = (method if method in METHODS else "other", state)
+            counts[key] = counts.get(key, 0) + jobs
+        self._last = counts
         return counts
 
     @staticmethod
@@ -190,13 +167,13 @@ class JobsCollector(Collector):
 class AppMetrics:
     """One app's CollectorRegistry: its jobs gauge and request histogram + the shared metrics."""
 
-    def __init__(self, tracker: Any, refresh: Callable[[list], list] | None = None):
+    def __init__(self, tracker: Any):
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "datamonkey_http_request_duration_seconds",
             "HTTP request latency (until the response ends) by operationId and status class",
             ["operation", "status_class"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.jobs = JobsCollector(tracker, refresh)
+        self.jobs = JobsCollector(tracker)
         self.registry.register(self.jobs)
         for collector in _SHARED:
             self.registry.register(collector)

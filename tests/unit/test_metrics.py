@@ -1,5 +1,6 @@
 """GET /metrics (and /api/v1/metrics): Prometheus exposition parsed with prometheus_client's own
-parser; request latency by operation, jobs by method and state (cancelled included, cached),
+parser; request latency by operation, jobs by method and state (cancelled included, from the
+tracker's counters: no record read, no scheduler call),
 slurmrestd calls and errors (requests-mock), Slurm token refreshes, one registry per app."""
 
 from __future__ import annotations
@@ -46,22 +47,6 @@ def scrape(client, path: str = "/api/v1/metrics") -> Scrape:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return Scrape(response.text)
-
-
-class Clock:
-    def __init__(self, now: float = 1_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(app) -> Clock:
-    """Drives the jobs gauge's cache (5 s) by hand."""
-    fake_clock = Clock()
-    app.app.extensions[metrics.EXTENSION].jobs.clock = fake_clock
-    return fake_clock
 
 
 # -- the endpoint ---------------------------------------------------------------------------
@@ -129,7 +114,7 @@ def test_a_server_error_is_counted_as_5xx(client, fake, adh_id):
 
 
 # -- jobs -------------------------------------------------------------------------------------
-def test_jobs_by_method_and_state(client, fake, adh_id, clock):
+def test_jobs_by_method_and_state(client, fake, adh_id):
     tree = upload_id(client, PLAIN_TREE, name="tree")
     running = start_ok(client, "fel", {"alignment": adh_id})["job_id"]
     queued = start_ok(client, "fel", {"alignment": adh_id, "tree": tree})["job_id"]
@@ -138,7 +123,7 @@ def test_jobs_by_method_and_state(client, fake, adh_id, clock):
     fake.run(running)
     fake.finish(done, result=GOOD_RESULT)
     fake.finish(failed, exit_code=1)
-    # nobody polled those jobs: the scrape brings the stored states up to date itself
+    assert client.get("/api/v1/jobs").status_code == 200  # a read stores what the scheduler says
     first = scrape(client)
     jobs = first.families["datamonkey_jobs"]
     assert {(s.labels["method"], s.labels["state"]): s.value for s in jobs.samples if s.value} == {
@@ -150,43 +135,49 @@ def test_jobs_by_method_and_state(client, fake, adh_id, clock):
     assert not any(job_id in text for job_id in (running, queued, done, failed, adh_id, tree))
 
     assert client.post(f"/api/v1/jobs/{queued}/cancel").status_code == 200
-    clock.now += metrics.JOBS_CACHE_SECONDS
     second = scrape(client)
     assert second.value("datamonkey_jobs", method="fel", state="cancelled") == 1
     assert second.value("datamonkey_jobs", method="fel", state="queued") == 0
     assert second.value("datamonkey_jobs", method="fel", state="error") == 0  # cancelled, not error
     assert second.value("datamonkey_jobs", method="fel", state="running") == 1
+    assert client.delete(f"/api/v1/jobs/{done}").status_code == 204
+    assert scrape(client).value("datamonkey_jobs", method="slac", state="completed") == 0
 
 
-def test_job_counts_are_cached_for_a_few_seconds(client, fake, adh_id, clock, monkeypatch):
-    start_ok(client, "fel", {"alignment": adh_id})
-    assert scrape(client).value("datamonkey_jobs", method="fel", state="queued") == 1
-    reads = []
+def test_a_scrape_reads_no_job_record_and_asks_the_scheduler_nothing(client, fake, adh_id, monkeypatch):
+    """The old collector read every record (and refreshed the non-final ones) on each count."""
+    for method in ("fel", "slac", "meme"):
+        start_ok(client, method, {"alignment": adh_id})
     tracker = app_tracker(client)
-    real_all = tracker.all
-    monkeypatch.setattr(tracker, "all", lambda: reads.append(1) or real_all())
-    start_ok(client, "slac", {"alignment": adh_id})
-    clock.now += metrics.JOBS_CACHE_SECONDS - 0.5
-    cached = scrape(client)
-    assert cached.value("datamonkey_jobs", method="slac", state="queued") == 0 and reads == []
-    clock.now += 0.5
-    fresh = scrape(client)
-    assert fresh.value("datamonkey_jobs", method="slac", state="queued") == 1 and reads == [1]
+    reads = []
+    real_get = tracker.get
+    monkeypatch.setattr(tracker, "get", lambda job_id: reads.append(job_id) or real_get(job_id))
+    calls = fake.status_calls
+    for _ in range(3):
+        assert scrape(client).value("datamonkey_jobs", method="slac", state="queued") == 1
+    assert reads == [] and fake.status_calls == calls
 
 
-def test_an_unreadable_job_store_does_not_fail_the_scrape(client, fake, adh_id, clock, monkeypatch, tmp_path):
+def test_an_unknown_method_counts_as_other(client, fake, adh_id):
+    job_id = start_ok(client, "fel", {"alignment": adh_id})["job_id"]
+    app_tracker(client).update(job_id, method="retired-method")
+    after = scrape(client)
+    assert after.value("datamonkey_jobs", method="other", state="queued") == 1
+    assert after.value("datamonkey_jobs", method="fel", state="queued") == 0
+
+
+def test_an_unreadable_job_store_does_not_fail_the_scrape(client, fake, adh_id, monkeypatch, tmp_path):
     start_ok(client, "fel", {"alignment": adh_id})
     assert scrape(client).value("datamonkey_jobs", method="fel", state="queued") == 1
 
     def broken():
-        raise PermissionError("records unreadable")
+        raise PermissionError("counts unreadable")
 
-    monkeypatch.setattr(app_tracker(client), "all", broken)
-    clock.now += metrics.JOBS_CACHE_SECONDS
-    still = scrape(client)  # the last count is served
+    monkeypatch.setattr(app_tracker(client), "counts", broken)
+    still = scrape(client)  # the last counts are served
     assert still.value("datamonkey_jobs", method="fel", state="queued") == 1
     fresh = create_app(store_settings(tmp_path / "other")).test_client()
-    monkeypatch.setattr(app_tracker(fresh), "all", broken)
+    monkeypatch.setattr(app_tracker(fresh), "counts", broken)
     assert scrape(fresh).families["datamonkey_jobs"].samples == []  # no count yet: none shown
 
 

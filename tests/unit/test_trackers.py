@@ -10,17 +10,29 @@ import signal
 import threading
 import time
 import uuid
+from collections import Counter
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from service.trackers.datasets import FileDatasetTracker, dataset_id
-from service.trackers.jobs import COMPLETED, ERROR, QUEUED, RUNNING, FileJobTracker, JobRecord, new_job_id
+from service.trackers.jobs import (
+    COMPLETED,
+    ERROR,
+    QUEUED,
+    RUNNING,
+    FileJobTracker,
+    IndexEntry,
+    JobRecord,
+    new_job_id,
+)
 
 FORK = multiprocessing.get_context("fork")
 DEADLINE_S = 30.0  # generous upper bound for polls; never a performance threshold
 REQUEST_KEY = "ab" + "0" * 62
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def make_record(job_id: str | None = None, *, key: str = REQUEST_KEY, owner: str = "anonymous",
@@ -29,6 +41,28 @@ def make_record(job_id: str | None = None, *, key: str = REQUEST_KEY, owner: str
     return JobRecord(job_id=job_id, owner=owner, method="fel", request_key=key, options={"ci": "No"},
                      datasets={"alignment": "d1"}, inputs={"alignment": "s1"}, workdir=f"/nonexistent/{job_id}",
                      scheduler="fake", resources={"cpus": 1}, state=state)
+
+
+def expected(tracker: FileJobTracker):
+    """What the index must hold, derived from the records alone."""
+    records = list(tracker.all())
+    owners = {r.owner for r in records}
+    by_created = {o: sorted((IndexEntry.of(r) for r in records if r.owner == o), key=lambda e: e.page_key,
+                            reverse=True) for o in owners}
+    finished = {o: sorted((e for e in by_created[o] if e.finished), key=lambda e: (e.finished, *e.page_key))
+                for o in owners}
+    active = {o: sorted(r.job_id for r in records if r.owner == o and not r.final) for o in owners}
+    counts = Counter((r.method, r.lifecycle_state) for r in records)
+    return by_created, finished, active, counts
+
+
+def assert_index_matches_records(tracker: FileJobTracker) -> None:
+    by_created, finished, active, counts = expected(tracker)
+    for owner in set(by_created) | {p.name for p in (tracker.root / "index" / "owners").iterdir()}:
+        assert list(tracker.owner_jobs(owner)) == by_created.get(owner, [])
+        assert list(tracker.owner_finished_since(owner, EPOCH)) == finished.get(owner, [])
+        assert sorted(j.job_id for j in tracker.owner_active(owner)) == active.get(owner, [])
+    assert {key: n for key, n in tracker.counts().items() if n} == dict(counts)
 
 
 def wait_for(predicate, what: str):
@@ -228,6 +262,7 @@ def test_processes_creating_jobs_concurrently_lose_no_record(tmp_path):
     assert len(made) == workers * each
     assert all(j.state == RUNNING for j in listed)
     assert sorted(j.job_id for j in tracker.active()) == sorted(made)
+    assert_index_matches_records(tracker)
 
 
 # -- SIGKILL in the middle of writing ----------------------------------------------------------------------
@@ -274,6 +309,7 @@ def test_processes_killed_mid_update_leave_every_record_parseable(tmp_path):
             process.join(DEADLINE_S)
         assert process.exitcode == -signal.SIGKILL
         assert_tracker_consistent(tmp_path)
+        assert_index_matches_records(FileJobTracker(tmp_path))  # what it left half done is replayed
         # the dead writer left no lock behind: a new writer gets through at once
         run_with_deadline(tracker.update, job_ids[0], reason=f"after kill {round_no}")
         assert tracker.get(job_ids[0]).reason == f"after kill {round_no}"

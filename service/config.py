@@ -69,12 +69,17 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, Any]) -> "Settings":
-        """Build settings from a mapping of variable name → value (strings or typed values)."""
+        """Build settings from a mapping of variable name → value (strings or typed values).
+
+        Paths, the defaults (`data/…`) included, are made absolute here, against the directory
+        the service starts in: jobs run with their own directory as cwd, where a relative path
+        would name another place."""
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in env or env[f.name] in (None, ""):
-                continue
-            values[f.name] = _convert(f.name, f.type, env[f.name])
+            if f.name in env and env[f.name] not in (None, ""):
+                values[f.name] = _convert(f.name, f.type, env[f.name])
+            if _type_name(f.type) == "Path":
+                values[f.name] = Path(os.path.abspath(values.get(f.name, f.default)))
         settings = cls(**values)
         settings.validate()
         return settings
@@ -144,8 +149,12 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
-def _convert(name: str, type_name: Any, raw: Any) -> Any:
-    type_name = type_name if isinstance(type_name, str) else type_name.__name__
+def _type_name(annotation: Any) -> str:
+    return annotation if isinstance(annotation, str) else annotation.__name__
+
+
+def _convert(name: str, annotation: Any, raw: Any) -> Any:
+    type_name = _type_name(annotation)
     if type_name == "int":
         try:
             return int(raw)

@@ -57,7 +57,7 @@ def test_values_are_converted_and_blank_means_default():
     assert settings.DATASET_LOCATION == Path("/srv/ds")
     assert settings.DATASET_MAX_BYTES == 2048
     assert settings.SESSION_MODE == "auto"
-    assert settings.JOB_WORK_LOCATION == Settings().JOB_WORK_LOCATION
+    assert settings.JOB_WORK_LOCATION == Settings.from_mapping({}).JOB_WORK_LOCATION
 
 
 def test_defaults_are_valid():
@@ -102,3 +102,23 @@ def test_resource_overrides_are_only_the_variables_set():
     assert Settings.from_mapping({}).resource_overrides == {}
     assert Settings.from_mapping({"METHOD_CPUS": "4", "METHOD_MEMORY_MB": "0", "METHOD_TIME_LIMIT_MIN": "30"}
                                  ).resource_overrides == {"cpus": 4, "time_limit_min": 30}
+
+
+STORE_PATHS = ("DATASET_LOCATION", "JOB_TRACKER_LOCATION", "JOB_WORK_LOCATION", "SESSION_LOCATION")
+
+
+def test_default_stores_are_absolute_under_the_start_directory(tmp_path, monkeypatch):
+    """Jobs run with their own directory as cwd: a relative store path would mean another place there."""
+    monkeypatch.chdir(tmp_path)
+    for name in STORE_PATHS:
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_environ()
+    for name in STORE_PATHS:
+        assert getattr(settings, name) == tmp_path / getattr(Settings, name), name
+
+
+def test_configured_relative_paths_resolve_against_the_start_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_mapping({"JOB_WORK_LOCATION": "work/../jobs", "DATASET_LOCATION": "/srv/ds"})
+    assert settings.JOB_WORK_LOCATION == tmp_path / "jobs"
+    assert settings.DATASET_LOCATION == Path("/srv/ds")

@@ -45,6 +45,13 @@ def command(binary: str, cpus: int, method_argv: list[str]) -> list[str]:
     return [binary, f"CPU={cpus}", *method_argv]
 
 
+def cap_cpus(argv: Sequence[str], cpus: int) -> list[str]:
+    """`command()`'s argv with CPU= at most `cpus`: HyPhy starts as many threads as it is told,
+    however few cores the machine has."""
+    binary, requested, *method_argv = argv
+    return command(binary, min(int(requested.removeprefix("CPU=")), cpus), method_argv)
+
+
 def terminal_command(argv: Sequence[str]) -> list[str]:
     """`argv` with stdin /dev/null (a prompt fails at once instead of waiting), stdout to STDOUT in
     the working directory, and stderr on a pseudo-terminal, so HyPhy prints its counters.

@@ -1,7 +1,9 @@
 """LocalScheduler, the embedded default: HyPhy as subprocesses of this machine, no cluster.
 
 Each job runs through `local_runner` in its own process group, at most `max_concurrent` at a
-time (a FIFO queue holds the rest). The runner writes `exit_status`, so after a service restart
+time (a FIFO queue holds the rest); a job cancelled before its turn never starts. The runner
+enforces the job's time and memory limits, as Slurm would, and HyPhy gets at most the cpus this
+machine has (a retry may ask for more). The runner writes `exit_status`, so after a service restart
 a job that is still running is re-attached by pid (checked against its start time, as pids are
 reused) and one that finished meanwhile is judged from its files; one that vanished is reported
 lost. The queue lives in this process: run one service process with this scheduler.
@@ -20,8 +22,10 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from service import hyphy
 from service.hyphy import read_exit_status
 from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, ClusterCredentials, JobSpec, RunState, Scheduler
+from service.schedulers.local_runner import COMMAND_FILE, limit_exceeded
 from service.trackers.fs import atomic_write_bytes, atomic_write_json
 from service.trackers.jobs import JobRecord
 
@@ -35,15 +39,26 @@ CANCEL_GRACE_S = 10.0
 class LocalScheduler(Scheduler):
     name = "LocalScheduler"
 
-    def __init__(self, max_concurrent: int):
+    def __init__(self, max_concurrent: int, minute_s: float = 60.0):
+        """`minute_s`: the length of a minute of a job's time limit, in seconds (tests shorten it)."""
         self.max_concurrent = max_concurrent
+        self.minute_s = minute_s
         self._lock = threading.Lock()
         self._queue: "OrderedDict[str, Path]" = OrderedDict()
         self._running: dict[str, int] = {}
 
     # -- interface -------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
-        atomic_write_json(spec.workdir / "command.json", {"argv": spec.argv, "env": spec.env})
+        if not spec.workdir.is_absolute():
+            raise ValueError(f"job directory {spec.workdir} must be absolute: the runner and HyPhy run in it")
+        cpus = len(os.sched_getaffinity(0))
+        if spec.cpus > cpus:
+            log.info("job cpus capped at the machine's",
+                     extra={"job_id": spec.job_id, "cpus": spec.cpus, "capped_to": cpus})
+        limits = {"memory_mb": spec.memory_mb, "time_limit_min": spec.time_limit_min,
+                  "time_limit_s": spec.time_limit_min * self.minute_s}
+        atomic_write_json(spec.workdir / COMMAND_FILE,
+                          {"argv": hyphy.cap_cpus(spec.argv, cpus), "env": spec.env, "limits": limits})
         with self._lock:
             self._queue[spec.job_id] = spec.workdir
         self._dispatch()
@@ -73,7 +88,7 @@ class LocalScheduler(Scheduler):
 
     def find_submitted(self, jobs: list[JobRecord]) -> dict[str, str]:
         """submit() writes command.json first: with it, the job was taken (recover() re-attaches or queues it)."""
-        return {job.job_id: f"local-{job.job_id}" for job in jobs if (Path(job.workdir) / "command.json").exists()}
+        return {job.job_id: f"local-{job.job_id}" for job in jobs if (Path(job.workdir) / COMMAND_FILE).exists()}
 
     def recover(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
@@ -86,7 +101,7 @@ class LocalScheduler(Scheduler):
                 with self._lock:
                     self._running[job.job_id] = pid
                 threading.Thread(target=self._watch_foreign, args=(job.job_id, pid), daemon=True).start()
-            elif not (workdir / PID_FILE).exists() and (workdir / "command.json").exists():
+            elif not (workdir / PID_FILE).exists() and (workdir / COMMAND_FILE).exists():
                 orphan = _unrecorded_runner(workdir)
                 if orphan is not None:
                     # Started by a process killed before it wrote the pid file: adopt it, never re-run.
@@ -106,7 +121,8 @@ class LocalScheduler(Scheduler):
         exit_code = read_exit_status(workdir)
         cancelled = (workdir / CANCELLED_FILE).exists()
         if exit_code is not None:
-            return RunState(FINISHED, exit_code, "cancelled" if cancelled else "", _started(workdir))
+            reason = "cancelled" if cancelled else limit_exceeded(workdir)
+            return RunState(FINISHED, exit_code, reason, _started(workdir))
         with self._lock:
             if job.job_id in self._queue:
                 return RunState(FINISHED, None, "cancelled") if cancelled else RunState(PENDING)
@@ -119,7 +135,7 @@ class LocalScheduler(Scheduler):
         # Re-read: the runner may have written its exit status between the checks above.
         exit_code = read_exit_status(workdir)
         if exit_code is not None:
-            return RunState(FINISHED, exit_code, info=_started(workdir))
+            return RunState(FINISHED, exit_code, limit_exceeded(workdir), _started(workdir))
         return RunState(LOST, None, "the job's process ended without recording an exit status "
                                     "(killed, or lost in a service restart)")
 
@@ -127,6 +143,12 @@ class LocalScheduler(Scheduler):
         with self._lock:
             while self._queue and len(self._running) < self.max_concurrent:
                 job_id, workdir = self._queue.popitem(last=False)
+                # Cancelled while being submitted (cancel() found nothing to stop yet). Checked
+                # under the lock that cancel() takes after writing the marker: either it is seen
+                # here, or cancel() finds the runner started here and stops it.
+                if (workdir / CANCELLED_FILE).exists():
+                    log.info("cancelled job not started", extra={"job_id": job_id})
+                    continue
                 process = subprocess.Popen(
                     [sys.executable, "-m", "service.schedulers.local_runner", str(workdir)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -5,22 +5,36 @@ restart and can be cancelled as a group. It runs `command.json`'s argv through
 `hyphy.terminal_command` (stdin closed: HyPhy waits forever at a prompt otherwise; stderr on a
 pseudo-terminal for its progress counters), and records the exit code in `exit_status`, the same
 file the Slurm job script writes, so a finished run is judged from files by either scheduler.
+
+It also enforces command.json's `limits`, as Slurm would: past `time_limit_s`, or once the job's
+processes hold more than `memory_mb` resident, it kills them and writes why to LIMIT_FILE
+before `exit_status`. Memory is resident memory sampled here, not an address-space rlimit:
+HyPhy's threads reserve far more address space than they use (FEL with CPU=2: 172 MB for 26 MB
+resident), and an allocation the kernel refused could not be told from any other failure.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from service.hyphy import EXIT_STATUS, STDERR, terminal_command
 from service.trackers.fs import atomic_write_bytes
 
+COMMAND_FILE = "command.json"
+#: Why the runner killed the job, as its error message; absent when it did not.
+LIMIT_FILE = "limit_exceeded"
+#: How often the runner looks at the job's run time and memory.
+SAMPLE_S = 1.0
+
 
 def run(workdir: Path) -> int:
-    command = json.loads((workdir / "command.json").read_text())
+    command = json.loads((workdir / COMMAND_FILE).read_text())
     with open(workdir / STDERR, "wb") as terminal:
         child = subprocess.Popen(
             terminal_command(command["argv"]), cwd=workdir, env=command["env"],
@@ -32,11 +46,75 @@ def run(workdir: Path) -> int:
 
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, forward)
+        exceeded = _watch(child, command["limits"])
         code = child.wait()
     exit_code = code if code >= 0 else 128 - code
     if workdir.is_dir():  # a deleted job's directory must not be re-created
+        if exceeded:  # first: whoever reads the exit status finds the reason
+            atomic_write_bytes(workdir / LIMIT_FILE, exceeded.encode())
         atomic_write_bytes(workdir / EXIT_STATUS, f"{exit_code}\n".encode())
     return exit_code
+
+
+def limit_exceeded(workdir: Path) -> str:
+    """Why the runner killed the job ("exceeded its time limit of 60 min"), or "" if it did not."""
+    try:
+        return (workdir / LIMIT_FILE).read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def _watch(child: subprocess.Popen, limits: dict) -> str:
+    """Wait for `child`; at the first limit it exceeds, kill it and its descendants and say which."""
+    deadline = time.monotonic() + limits["time_limit_s"]
+    while True:
+        try:
+            child.wait(timeout=max(0.0, min(SAMPLE_S, deadline - time.monotonic())))
+            return ""
+        except subprocess.TimeoutExpired:
+            pass
+        processes = _descendants(child.pid)
+        if time.monotonic() >= deadline:
+            reason = f"exceeded its time limit of {limits['time_limit_min']} min"
+        elif _resident_mb(processes) > limits["memory_mb"]:
+            reason = f"exceeded its memory limit of {limits['memory_mb']} MB"
+        else:
+            continue
+        for pid in processes:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return reason
+
+
+def _descendants(root: int) -> list[int]:
+    """`root` and every process under it: HyPhy runs in a session of its own (on the terminal
+    `script` opens), so the runner's process group does not hold it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _resident_mb(pids: list[int]) -> float:
+    pages = 0
+    for pid in pids:
+        try:
+            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 if __name__ == "__main__":

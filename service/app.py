@@ -61,7 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
     services = build_services(settings)
 
     # this app's own metrics registry (jobs over its tracker, its request latency): see service/metrics.py
-    app_metrics = metrics.AppMetrics(services.jobs.tracker)
+    app_metrics = metrics.AppMetrics(services.jobs.tracker, services.jobs.refresh_active)
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent))
     # outermost: times every request by operationId, and serves /metrics as <api base>/metrics

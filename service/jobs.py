@@ -18,6 +18,8 @@ import json
 import logging
 import re
 import shutil
+import threading
+import time
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -81,6 +83,10 @@ class JobService:
         self.hyphy_binary = hyphy_binary
         #: METHOD_TIME_LIMIT_MIN / METHOD_CPUS / METHOD_MEMORY_MB that are set: replace every method's default.
         self.resource_overrides = dict(resource_overrides or {})
+        #: Jobs a previous process was submitting when it stopped, not yet adopted or failed (recover()).
+        self._interrupted: set[str] = set()
+        self._settling = threading.Lock()
+        self._settle_after = 0.0
         self.work_root.mkdir(parents=True, exist_ok=True)
 
     # -- starting ----------------------------------------------------------------------------
@@ -91,6 +97,9 @@ class JobService:
             credentials = None
         method, record, inputs = self._plan(identity, method_id, body, credentials.user if credentials else "")
         self._check_content(method, inputs, record.options)  # here, not in _plan: result polls stay cheap
+        existing = self.tracker.find_by_key(record.request_key)
+        if existing is not None:
+            self.refresh(existing)  # reuse is decided on its stored state: bring that up to date first
         job, created = self.tracker.create_or_get(record, reuse=lambda old: old.state != ERROR)
         if not created:
             return self.refresh(job)
@@ -131,6 +140,8 @@ class JobService:
             self.tracker.create_attempt(attempt, replaces=job.job_id)
         except AttemptConflict as exc:
             raise Conflict(str(exc)) from None
+        except KeyError:
+            raise NotFound("Job not found", job_id=job_id) from None
         log.info("job retried", extra={"job_id": new_id, "previous_job_id": job.job_id, "resources": attempt.resources})
         try:
             return self._submit_or_forget(method, attempt, inputs, credentials,
@@ -274,7 +285,17 @@ class JobService:
         )
         native_id = self.scheduler.submit(spec)
         log.info("job submitted", extra={"job_id": job.job_id, "method": method.id, "native_id": native_id})
-        return self.tracker.update(job.job_id, native_id=native_id)
+        try:
+            submitted = self.tracker.update(job.job_id, native_id=native_id)
+        except KeyError:
+            submitted = None
+        if submitted is None or submitted.cancelled:
+            # Cancelled or deleted while it was being submitted (it had no id to stop then): stop it now.
+            log.info("stopping a job cancelled while it was being submitted", extra={"job_id": job.job_id})
+            self.scheduler.cancel(dataclasses.replace(job, native_id=native_id), credentials)
+        if submitted is None:
+            raise NotFound("Job not found: it was deleted while it was being submitted", job_id=job.job_id)
+        return submitted
 
     def resources(self, method: Method) -> Resources:
         """The method registry's default resources, with the configured overrides applied."""
@@ -286,7 +307,10 @@ class JobService:
         if job is None or (method_id is not None and job.method != method_id):
             raise NotFound("Job not found", job_id=job_id if job_id.isalnum() else None)
         require_owner(identity, job.owner, "job")
-        return self.refresh(job)
+        refreshed = self.refresh_many([job])
+        if not refreshed:
+            raise NotFound("Job not found", job_id=job_id)
+        return refreshed[0]
 
     def list(self, identity: Identity, filters: Mapping[str, str | None], *, since: str | None = None,
              limit: int | None = None, page_token: str | None = None) -> JobPage:
@@ -362,10 +386,13 @@ class JobService:
         return JobPage(page, encode_page_token(page[-1]) if more else None)
 
     def refresh(self, job: JobRecord) -> JobRecord:
-        return self.refresh_many([job])[0]
+        """`job` brought up to date (as it was if it has been deleted meanwhile)."""
+        return (self.refresh_many([job]) or [job])[0]
 
     def refresh_many(self, jobs: list[JobRecord]) -> list[JobRecord]:
-        """Bring non-final jobs up to date with one scheduler call; final ones are returned as-is."""
+        """Bring non-final jobs up to date with one scheduler call; final ones are returned as-is,
+        jobs deleted meanwhile are left out."""
+        self._settle_interrupted_submissions()
         pending = [j for j in jobs if not j.final and j.native_id]
         if not pending:
             return jobs
@@ -375,38 +402,33 @@ class JobService:
             log.warning("scheduler status unavailable; serving stored state", extra={"error": str(exc)})
             return jobs
         updated = {j.job_id: self._apply(j, states[j.job_id]) for j in pending if j.job_id in states}
-        return [updated.get(j.job_id, j) for j in jobs]
+        return [updated.get(j.job_id, j) for j in jobs if updated.get(j.job_id, j) is not None]
 
-    def _apply(self, job: JobRecord, run: RunState) -> JobRecord:
-        workdir = Path(job.workdir)
-        changes: dict[str, Any] = {}
-        if run.phase == ACTIVE:
-            progress = hyphy.progress(workdir)
-            changes = {"state": RUNNING, "progress": progress.text, "progress_detail": progress.detail()}
-            if job.started is None:
-                changes["started"] = utc_now()
-        elif run.phase == LOST:
-            changes = {"state": ERROR, "reason": run.reason, "finished": utc_now()}
-        elif run.phase == FINISHED:
-            if run.reason:
-                outcome = hyphy.Outcome(False, run.reason)
-            else:
-                outcome = hyphy.classify(workdir, run.exit_code if run.exit_code is not None else -1)
-            progress = hyphy.Progress() if outcome.completed else hyphy.progress(workdir)
-            changes = {"state": COMPLETED if outcome.completed else ERROR, "reason": outcome.reason,
-                       "finished": utc_now(), "progress": progress.text, "progress_detail": progress.detail()}
-            if job.started is None and run.info.get("started"):
-                changes["started"] = run.info["started"]
-        changed = {k: v for k, v in changes.items() if getattr(job, k) != v}
-        if not changed:
+    def _apply(self, job: JobRecord, run: RunState) -> JobRecord | None:
+        """Save what `run` says about `job`; None when the job was deleted meanwhile.
+
+        The change is applied to the record as stored when the lock is taken, not to `job` (read
+        before the scheduler call): a cancel or an end recorded meanwhile wins, as a final state
+        is written once."""
+        changes = _run_changes(Path(job.workdir), run)
+        if not changes:
             return job
+
+        def transition(record: JobRecord) -> bool | None:
+            changed = {} if record.final else _changed(record, changes)
+            for name, value in changed.items():
+                setattr(record, name, value)
+            return None if changed else False
+
         try:
-            updated = self.tracker.update(job.job_id, **changed)
+            updated = self.tracker.modify(job.job_id, transition)
+        except KeyError:
+            return None
         except StorageUnavailable as exc:
             # Readers still get the current state; a later read saves it once the store takes writes.
             log.warning("job state not saved", extra={"job_id": job.job_id, "error": exc.message})
-            return dataclasses.replace(job, **changed)
-        if updated.final:
+            return dataclasses.replace(job, **_changed(job, changes))
+        if updated.final and not job.final and updated.state == changes.get("state"):
             log.info("job finished", extra={"job_id": job.job_id, "state": updated.state, "reason": updated.reason})
         return updated
 
@@ -421,13 +443,26 @@ class JobService:
         job = self.get(identity, job_id)
         if job.final:
             return job
-        self._stop(job, credentials)
+        if job.native_id:
+            self._stop(job, credentials)
+        # else: still being submitted; _submit stops it once the backend has given it an id
         who = (f"Slurm user {credentials.user}" if credentials and self.scheduler.accepts_credentials
                else "the anonymous user" if identity.anonymous else "its owner")
         now = utc_now()
-        log.info("job cancelled", extra={"job_id": job.job_id})
-        return self.tracker.update(job.job_id, state=ERROR, finished=now, cancelled=now,
-                                   reason=f"cancelled by {who} at {now}")
+
+        def mark_cancelled(record: JobRecord) -> bool | None:
+            if record.final:  # it ended meanwhile: that end stands
+                return False
+            record.state, record.finished, record.cancelled = ERROR, now, now
+            record.reason = f"cancelled by {who} at {now}"
+            return None
+
+        cancelled = self._modify(job_id, mark_cancelled)
+        if cancelled.cancelled == now:
+            log.info("job cancelled", extra={"job_id": job.job_id})
+            if not job.native_id and cancelled.native_id:
+                self._stop(cancelled, credentials)  # its submission finished between our read and our mark
+        return cancelled
 
     def annotate(self, identity: Identity, job_id: str, patch: Mapping[str, Any]) -> JobRecord:
         """Merge the owner's annotations (JSON merge patch: `labels` key by key, `notes` replaced;
@@ -448,7 +483,14 @@ class JobService:
                 raise InvalidRequest(FieldError("labels", f"annotations may take at most {MAX_ANNOTATION_BYTES} "
                                                           "bytes of JSON in all"))
 
-        return self.tracker.modify(job_id, merge)
+        return self._modify(job_id, merge)
+
+    def _modify(self, job_id: str, apply) -> JobRecord:
+        """tracker.modify, with a job deleted meanwhile as a 404."""
+        try:
+            return self.tracker.modify(job_id, apply)
+        except KeyError:
+            raise NotFound("Job not found", job_id=job_id) from None
 
     def _stop(self, job: JobRecord, credentials: ClusterCredentials | None) -> None:
         try:
@@ -459,43 +501,106 @@ class JobService:
     def delete(self, identity: Identity, job_id: str, credentials: ClusterCredentials | None = None) -> None:
         """Upstream's DELETE /jobs/{id}: cancel if not final, then forget the job and its files."""
         job = self.get(identity, job_id)
-        if not job.final:
+        if not job.final and job.native_id:
             self._stop(job, credentials)
+        # (no id yet: still being submitted; _submit stops it when it finds the record gone)
         self.tracker.delete(job.job_id)
         shutil.rmtree(job.workdir, ignore_errors=True)
         log.info("job deleted", extra={"job_id": job.job_id})
 
+    def refresh_active(self) -> list[JobRecord]:
+        """Every job not yet final, brought up to date (one scheduler call)."""
+        return self.refresh_many(self.tracker.active())
+
     def active_using(self, dataset_id: str) -> list[JobRecord]:
-        return [j for j in self.refresh_many(self.tracker.active()) if not j.final and dataset_id in j.datasets.values()]
+        return [j for j in self.refresh_active() if not j.final and dataset_id in j.datasets.values()]
 
     def recover(self) -> None:
-        """At start-up: re-attach running jobs, settle finished ones, fail those never submitted.
+        """At start-up: re-attach running jobs, settle finished ones, decide on those whose
+        submission was interrupted.
 
         A job that failed can be started again with the same request (it is not reused)."""
         active = self.tracker.active()
         # Recorded without a native id: the previous process died while submitting it. The backend
         # may have taken it anyway (then it runs, and is tracked as usual); else it fails.
-        unsubmitted = [j for j in active if not j.native_id and j.scheduler == self.scheduler.name]
-        try:
-            found = self.scheduler.find_submitted(unsubmitted) if unsubmitted else {}
-        except SchedulerUnavailable as exc:
-            log.warning("cannot ask the scheduler about interrupted submissions", extra={"error": str(exc)})
-            found = {}
-        adopted = []
-        for job in active:
-            if job.native_id:
-                continue
-            if job.job_id in found:
-                log.info("adopted a job submitted before a restart", extra={"job_id": job.job_id,
-                                                                            "native_id": found[job.job_id]})
-                adopted.append(self.tracker.update(job.job_id, native_id=found[job.job_id]))
-            else:
-                self.tracker.update(job.job_id, state=ERROR, finished=utc_now(),
-                                    reason="the service stopped before this job was submitted; start it again")
+        self._interrupted = {j.job_id for j in active if not j.native_id}
+        adopted = self._settle_interrupted_submissions()
         self.scheduler.recover([j for j in active if j.native_id and j.scheduler == self.scheduler.name] + adopted)
-        self.refresh_many(self.tracker.active())
+        self.refresh_active()
+
+    def _settle_interrupted_submissions(self) -> list[JobRecord]:
+        """Adopt the interrupted submissions the backend took and fail the others; while it cannot
+        tell (unreachable), they stay as they are and are asked about again at the next read.
+        Returns the adopted jobs."""
+        if not self._interrupted or time.monotonic() < self._settle_after:
+            return []
+        if not self._settling.acquire(blocking=False):
+            return []  # another thread is asking; readers do not queue behind a slow scheduler
+        try:
+            jobs = [j for j in map(self.tracker.get, sorted(self._interrupted)) if j is not None and not j.final]
+            ours = [j for j in jobs if j.scheduler == self.scheduler.name]
+            try:
+                found = self.scheduler.find_submitted(ours) if ours else {}
+            except SchedulerUnavailable as exc:
+                log.warning("cannot ask the scheduler about interrupted submissions yet", extra={"error": str(exc)})
+                self._settle_after = time.monotonic() + SETTLE_RETRY_S
+                return []
+            adopted = []
+            for job in jobs:
+                if job.job_id in found:
+                    log.info("adopted a job submitted before a restart",
+                             extra={"job_id": job.job_id, "native_id": found[job.job_id]})
+                    adopted.append(self.tracker.update(job.job_id, native_id=found[job.job_id]))
+                else:
+                    self._fail_unsubmitted(job.job_id)
+            self._interrupted.clear()
+            return adopted
+        finally:
+            self._settling.release()
+
+    def _fail_unsubmitted(self, job_id: str) -> None:
+        def fail(record: JobRecord) -> bool | None:
+            if record.final or record.native_id:
+                return False
+            record.state, record.finished = ERROR, utc_now()
+            record.reason = "the service stopped before this job was submitted; start it again"
+            return None
+
+        try:
+            self.tracker.modify(job_id, fail)
+        except KeyError:
+            pass
 
 
+def _run_changes(workdir: Path, run: RunState) -> dict[str, Any]:
+    """The record fields a scheduler's `run` state implies (`started` only if not yet known)."""
+    if run.phase == ACTIVE:
+        progress = hyphy.progress(workdir)
+        return {"state": RUNNING, "progress": progress.text, "progress_detail": progress.detail(),
+                "started": utc_now()}
+    if run.phase == LOST:
+        return {"state": ERROR, "reason": run.reason, "finished": utc_now()}
+    if run.phase == FINISHED:
+        if run.reason:
+            outcome = hyphy.Outcome(False, run.reason)
+        else:
+            outcome = hyphy.classify(workdir, run.exit_code if run.exit_code is not None else -1)
+        progress = hyphy.Progress() if outcome.completed else hyphy.progress(workdir)
+        return {"state": COMPLETED if outcome.completed else ERROR, "reason": outcome.reason,
+                "finished": utc_now(), "progress": progress.text, "progress_detail": progress.detail(),
+                "started": run.info.get("started")}
+    return {}
+
+
+def _changed(record: JobRecord, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Of `changes`, those that differ from `record`; a known start time is kept."""
+    return {name: value for name, value in changes.items()
+            if getattr(record, name) != value
+            and not (name == "started" and (record.started is not None or value is None))}
+
+
+#: How long to wait before asking an unreachable scheduler about interrupted submissions again.
+SETTLE_RETRY_S = 15.0
 #: All of one job's annotations, as JSON.
 MAX_ANNOTATION_BYTES = 16 * 1024
 #: The largest page GET /jobs returns (`limit`).

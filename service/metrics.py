@@ -40,7 +40,7 @@ import logging
 import platform
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -120,16 +120,18 @@ class JobsCollector(Collector):
     """`datamonkey_jobs{method, state}` over one app's job tracker, from its counters.
 
     FileJobTracker keeps a count per method × lifecycle state as it writes records, so a scrape
-    reads one small file: no walk over the records and no scheduler call, whatever the number of
-    jobs. The gauge shows the stored states; the scheduler's news reaches them whenever a job is
-    read (GET /jobs, a result poll, start-up recovery). Every known method × state is reported,
+    reads one small file: no walk over the final records, whatever the number of jobs. The jobs
+    not yet final (the only ones whose state can change) are first brought up to date with
+    `refresh_active` (one scheduler call over the tracker's active set): the gauge follows jobs
+    nobody polls, at a cost that grows with the running jobs, not all. Every known method × state is reported,
     zeros included, so series do not appear and vanish; methods the registry no longer knows
     count as "other". Counters that cannot be read are logged and the last counts served (or
     none yet): a scrape must not fail because the job store cannot be read.
     """
 
-    def __init__(self, tracker: Any):
+    def __init__(self, tracker: Any, refresh_active: Callable[[], Any] | None = None):
         self.tracker = tracker
+        self.refresh_active = refresh_active
         self._last: dict[tuple[str, str], int] | None = None
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
@@ -142,6 +144,11 @@ class JobsCollector(Collector):
         """{(method, state): jobs}, or the last counts when the tracker's cannot be read."""
         from service.methods import METHODS  # lazily: the registry is not needed to count HTTP calls
 
+        if self.refresh_active is not None:
+            try:
+                self.refresh_active()
+            except Exception:  # stored states are still worth counting
+                log.warning("cannot refresh the active jobs for the metrics; counting stored states", exc_info=True)
         try:
             stored = self.tracker.counts()
         except Exception:
@@ -167,13 +174,13 @@ class JobsCollector(Collector):
 class AppMetrics:
     """One app's CollectorRegistry: its jobs gauge and request histogram + the shared metrics."""
 
-    def __init__(self, tracker: Any):
+    def __init__(self, tracker: Any, refresh_active: Callable[[], Any] | None = None):
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "datamonkey_http_request_duration_seconds",
             "HTTP request latency (until the response ends) by operationId and status class",
             ["operation", "status_class"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.jobs = JobsCollector(tracker)
+        self.jobs = JobsCollector(tracker, refresh_active)
         self.registry.register(self.jobs)
         for collector in _SHARED:
             self.registry.register(collector)

@@ -123,8 +123,7 @@ def test_jobs_by_method_and_state(client, fake, adh_id):
     fake.run(running)
     fake.finish(done, result=GOOD_RESULT)
     fake.finish(failed, exit_code=1)
-    assert client.get("/api/v1/jobs").status_code == 200  # a read stores what the scheduler says
-    first = scrape(client)
+    first = scrape(client)  # the scrape itself brings the jobs nobody read up to date
     jobs = first.families["datamonkey_jobs"]
     assert {(s.labels["method"], s.labels["state"]): s.value for s in jobs.samples if s.value} == {
         ("fel", "running"): 1, ("fel", "queued"): 1, ("slac", "completed"): 1, ("meme", "error"): 1}
@@ -144,18 +143,21 @@ def test_jobs_by_method_and_state(client, fake, adh_id):
     assert scrape(client).value("datamonkey_jobs", method="slac", state="completed") == 0
 
 
-def test_a_scrape_reads_no_job_record_and_asks_the_scheduler_nothing(client, fake, adh_id, monkeypatch):
-    """The old collector read every record (and refreshed the non-final ones) on each count."""
-    for method in ("fel", "slac", "meme"):
-        start_ok(client, method, {"alignment": adh_id})
+def test_a_scrape_reads_only_the_active_records_in_one_scheduler_call(client, fake, adh_id, monkeypatch):
+    """The old collector read every record of every user on each count: final ones are now
+    counted from the tracker's counters, only the jobs not yet final are read and refreshed."""
+    running = start_ok(client, "fel", {"alignment": adh_id})["job_id"]
+    for method in ("slac", "meme"):
+        fake.finish(start_ok(client, method, {"alignment": adh_id})["job_id"], result=GOOD_RESULT)
+    client.get("/api/v1/jobs")  # slac and meme are final now
     tracker = app_tracker(client)
     reads = []
     real_get = tracker.get
     monkeypatch.setattr(tracker, "get", lambda job_id: reads.append(job_id) or real_get(job_id))
     calls = fake.status_calls
     for _ in range(3):
-        assert scrape(client).value("datamonkey_jobs", method="slac", state="queued") == 1
-    assert reads == [] and fake.status_calls == calls
+        assert scrape(client).value("datamonkey_jobs", method="slac", state="completed") == 1
+    assert set(reads) == {running} and fake.status_calls == calls + 3
 
 
 def test_an_unknown_method_counts_as_other(client, fake, adh_id):

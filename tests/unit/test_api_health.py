@@ -76,8 +76,9 @@ def test_reasons_name_the_part_and_the_details_are_logged_once_per_change(client
     caplog.set_level(logging.INFO)
     work = Path(settings_overrides["JOB_WORK_LOCATION"])
     shutil.rmtree(work)
+    url = "http://slurm.internal:6820/slurm/v0.0.38"
     monkeypatch.setattr(fake, "health", lambda: {"slurmrestd": ComponentHealth(
-        "unhealthy", "slurmrestd is unreachable", "slurmrestd at http://slurm.internal:6820/slurm/v0.0.38 is unreachable")})
+        "unhealthy", "slurmrestd is unreachable", f"slurmrestd at {url} is unreachable")})
     for _ in range(3):
         response = client.get("/api/v1/health")
         assert response.json()["reasons"] == {"job_work": "JOB_WORK_LOCATION is missing or not writable",
@@ -87,7 +88,7 @@ def test_reasons_name_the_part_and_the_details_are_logged_once_per_change(client
     assert client.get("/api/v1/health").json()["details"]["job_work"] == "healthy"
     changes = [(r.component, r.status, r.detail) for r in caplog.records if r.message == "health changed"]
     assert changes == [
-        ("slurmrestd", "unhealthy", "slurmrestd at http://slurm.internal:6820/slurm/v0.0.38 is unreachable"),
+        ("slurmrestd", "unhealthy", f"slurmrestd at {url} is unreachable"),
         ("job_work", "unhealthy", f"JOB_WORK_LOCATION={work}"),
         ("job_work", "healthy", ""),
     ]

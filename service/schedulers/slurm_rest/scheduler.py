@@ -346,6 +346,7 @@ class SlurmRestScheduler(Scheduler):
         shutdown = getattr(self.jwt, "shutdown", None)
         if shutdown is not None:
             shutdown()
+        self.pings.wait(sum(HEALTH_TIMEOUT))  # a /health ping in flight ends (or times out) first
         self.client.session.close()
 
 

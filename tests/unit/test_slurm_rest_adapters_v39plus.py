@@ -165,7 +165,7 @@ def test_parsed_jobs_mean_the_same_to_the_scheduler(version):
 @pytest.mark.parametrize("version", LIST_STATE_VERSIONS)
 @pytest.mark.parametrize("job_state,expected", [
     (["RUNNING"], "RUNNING"),
-    (["PENDING", "REQUEUED"], "PENDING"),
+    (["PENDING", "REQUEUED"], "REQUEUED"),
     (["COMPLETING", "COMPLETED"], "COMPLETED"),  # the base state wherever it is in the list
     (["CANCELLED", "COMPLETING"], "CANCELLED"),
     (["PENDING", "SPECIAL_EXIT"], "SPECIAL_EXIT"),  # a held-after-failure job is final, not queued
@@ -260,3 +260,11 @@ def test_no_change_answer_is_an_empty_listing_with_slurms_warning(version):
                                                  ("v0.0.41", 1795421385)])
 def test_last_update_of_a_listing(version, last_update):
     assert ADAPTERS[version]().parse_last_update(fixture(version, "jobs.json")) == last_update
+
+
+@pytest.mark.parametrize("version", LIST_STATE_VERSIONS)
+@pytest.mark.parametrize("job_state", [["NODE_FAIL", "REQUEUED"], ["PREEMPTED", "COMPLETING", "REQUEUED"],
+                                       ["BOOT_FAIL", "REQUEUED"], ["NODE_FAIL", "REQUEUE_HOLD"]])
+def test_a_failure_slurm_requeues_is_not_final(version, job_state):
+    job = ADAPTERS[version]().parse_job({"job_id": 1, "name": "x", "job_state": job_state})
+    assert phase_of(job.state) == PENDING

@@ -232,17 +232,35 @@ def test_purged_job_is_decided_by_its_exit_status_file(scheduler, tmp_path, requ
     assert (done.phase, done.exit_code, done.reason) == (FINISHED, 0, "")
 
 
-@pytest.mark.parametrize("reused", [
-    raw_job(6, "datamonkey-newjob", "RUNNING", submit_time=1795421999),     # a new job got our old id
-    raw_job(6, "datamonkey-abc123", "RUNNING", submit_time=1795421999),     # same name, other submission
-])
-def test_job_id_reuse_is_ignored(scheduler, tmp_path, requests_mock, reused):
+def test_job_id_reuse_is_ignored(scheduler, tmp_path, requests_mock):
+    reused = raw_job(6, "datamonkey-newjob", "RUNNING", submit_time=1795421999)  # a new job got our old id
     requests_mock.get(f"{API}/jobs", json=jobs_body(reused))
     scheduler.informer.poll_once()
     (tmp_path / "abc123").mkdir()
     (tmp_path / "abc123" / "exit_status").write_text("3\n")
     state = scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"]
     assert (state.phase, state.exit_code) == (FINISHED, 3)  # from its own files, not the new job's RUNNING
+
+
+@pytest.mark.parametrize("state", ["PENDING", "REQUEUED", "RUNNING"])
+def test_a_requeued_job_is_still_ours(scheduler, tmp_path, requests_mock, state):
+    """A requeue (node failure, preemption) keeps the id and name and sets a later submit time."""
+    requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(6, "datamonkey-abc123", state, submit_time=1795421999,
+                                                            reason="BeginTime")))
+    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123", state, submit_time=1795421999)))
+    delete = requests_mock.delete(f"{API}/job/6", json={"meta": META, "errors": []})
+    scheduler.informer.poll_once()
+    (tmp_path / "abc123").mkdir()
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase in (PENDING, ACTIVE)
+    scheduler.cancel(record(tmp_path, "6@1795421277"))
+    assert delete.call_count == 1
+
+
+def test_a_job_listed_with_an_earlier_submit_time_is_not_ours(scheduler, tmp_path, requests_mock):
+    requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING", submit_time=1795421000)))
+    scheduler.informer.poll_once()
+    (tmp_path / "abc123").mkdir()
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == LOST
 
 
 def test_timeout_reason(scheduler, tmp_path, requests_mock):

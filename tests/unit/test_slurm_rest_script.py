@@ -12,6 +12,7 @@ from tests.payloads import payloads
 GOLDEN = """#!/bin/bash
 # datamonkey job 0123abcd: written by service/schedulers/slurm_rest/script.py
 cd '/data/jobs/0123 abcd' || exit 1
+rm -f exit_status
 /usr/bin/env SHELL=/bin/sh script --quiet --flush --return --command 'exec /usr/lib/hyphy/bin/hyphy-avx CPU=2 fel --alignment '"'"'/data/jobs/0123 abcd/input/it'"'"'"'"'"'"'"'"'s.txt'"'"' --output '"'"'$(rm -rf ~)'"'"' </dev/null >stdout.log' /dev/null </dev/null >stderr.log 2>&1
 status=$?
 printf '%s\\n' "$status" >exit_status.tmp && mv -f exit_status.tmp exit_status
@@ -49,6 +50,13 @@ def test_script_runs_and_records_the_exit_status(tmp_path):
     assert (tmp_path / "stderr.log").read_bytes() == b"err\r\n"  # a terminal ends lines with CR LF
     assert (tmp_path / "exit_status").read_text() == "3\n"
     assert not (tmp_path / "exit_status.tmp").exists()
+
+
+def test_a_requeued_run_starts_without_the_previous_runs_exit_status(tmp_path):
+    (tmp_path / "exit_status").write_text("0\n")
+    script = build_script("t1", tmp_path, ["/bin/sh", "-c", "test -e exit_status && exit 0; exit 4"])
+    assert subprocess.run(["bash", "-c", script], capture_output=True).returncode == 4
+    assert (tmp_path / "exit_status").read_text() == "4\n"
 
 
 def test_hostile_words_reach_the_command_verbatim_and_nothing_runs(tmp_path):

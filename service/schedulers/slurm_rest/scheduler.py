@@ -8,8 +8,10 @@
   leave a job behind (error 2014) → the job table is searched by name before anything else, so
   nothing is ever submitted twice; otherwise SchedulerUnavailable (503).
 - **Identity**: the native id is `<slurm id>@<submit_time>`; a Slurm job only counts as ours when
-  its name *and* submit time match, so after a cluster rebuild hands the same ids out again, an old
-  job never picks up a new job's status.
+  its name matches and its submit time is ours or later: a requeue (node failure, preemption) keeps
+  the id and name and sets a new submit time, while after a cluster rebuild hands the same ids out
+  again the name differs (each name is unique to one of our jobs), so an old job never picks up a
+  new job's status.
 - **Status**: an informer cache (informer.py) fed by one poller; statuses() never calls slurmrestd.
   A job the listing no longer has (purged ~5 min after it ends) is decided by its `exit_status`
   file, else reported lost; states.py maps Slurm states.
@@ -359,7 +361,8 @@ def _token_check(mint: Callable[[], object]) -> ComponentHealth:
 
 
 def _same_job(job: SlurmJob, name: str, submit_time: int | None) -> bool:
-    return job.name == name and (submit_time is None or job.submit_time == submit_time)
+    """Our job: its unique name, submitted when we recorded or later (a requeue resets submit_time)."""
+    return job.name == name and (submit_time is None or (job.submit_time or 0) >= submit_time)
 
 
 def _log_change(before: SlurmJob | None, after: SlurmJob | None) -> None:

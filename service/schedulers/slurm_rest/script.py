@@ -6,7 +6,8 @@ compute node. It writes the same files as the LocalScheduler's runner (service/h
 HyPhy's stdout.log / stderr.log (run through `hyphy.terminal_command`, so stderr is a
 pseudo-terminal and carries the progress counters) and `exit_status`, written atomically (tmp file, then mv), so
 a finished run is judged from files whatever Slurm says. The script exits with HyPhy's code so
-Slurm's own view (COMPLETED / FAILED) agrees.
+Slurm's own view (COMPLETED / FAILED) agrees. A requeued job runs the script again in the same
+directory: it first removes the previous run's `exit_status`, which must not judge the new run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def build_script(job_id: str, workdir: str | PurePosixPath, argv: Sequence[str])
         "#!/bin/bash\n"
         f"# datamonkey job {job_id}: written by service/schedulers/slurm_rest/script.py\n"
         f"cd {q(workdir)} || exit 1\n"
+        f"rm -f {q(EXIT_STATUS)}\n"
         f"{command} </dev/null >{q(STDERR)} 2>&1\n"
         "status=$?\n"
         f"printf '%s\\n' \"$status\" >{q(EXIT_STATUS + '.tmp')} && mv -f {q(EXIT_STATUS + '.tmp')} {q(EXIT_STATUS)}\n"

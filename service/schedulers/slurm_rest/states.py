@@ -5,7 +5,8 @@ Job states: https://slurm.schedmd.com/job_state_codes.html (and squeue(1) "JOB S
 
 | Slurm job_state                        | phase    | reported as                                     |
 |----------------------------------------|----------|-------------------------------------------------|
-| PENDING, CONFIGURING, REQUEUED, ...     | pending  | queued                                          |
+| PENDING, CONFIGURING, REQUEUED, ...    | pending  | queued (also NODE_FAIL / PREEMPTED / BOOT_FAIL  |
+|                                        |          | flagged REQUEUED: Slurm runs the job again)     |
 | RUNNING, COMPLETING, SUSPENDED, ...    | active   | running                                         |
 | COMPLETED                              | finished | exit_status file + classify() decide            |
 | FAILED                                 | finished | exit_status file + classify() decide; without   |

@@ -12,7 +12,9 @@ The submit body is unchanged from v0.0.39 (same types for every field we send; `
 first component of jobs or in job if this field is not populated"). What changed for us:
 * `job_state` is an array of `v0.0.40_job_state` strings: one base state plus flags (e.g. ["CANCELLED",
   "COMPLETING"]). We report the base state, except that SPECIAL_EXIT and REVOKED win: for them the base state
-  is a held/pending one and they are the final states states.py knows (22.05 reported the flag alone too).
+  is a held/pending one and they are the final states states.py knows (22.05 reported the flag alone too);
+  and that a requeue flag wins next: ["NODE_FAIL", "REQUEUED"] or ["PREEMPTED", "REQUEUED"] is a job Slurm
+  is putting back in the queue, not a final failure (22.05's job_state_string reported "REQUEUED" too).
 * `submit_time`/`start_time`/`end_time` are `v0.0.40_uint64_no_val` (the inherited `_number` unwraps them) and
   `exit_code` is `v0.0.40_process_exit_code_verbose` (handled since v0.0.39).
 * the submit response adds `result` (`job_id`, `step_id`, `error_code`, `error`, `job_submit_user_msg`); a
@@ -35,6 +37,8 @@ BASE_STATES = ("PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAI
                "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY")
 #: Flags that end a job whatever its base state says.
 FINAL_FLAGS = ("SPECIAL_EXIT", "REVOKED")
+#: Flags of a job being requeued (queued again under the same id) whatever its base state says.
+REQUEUE_FLAGS = ("REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
 
 
 class V0040Adapter(V0039Adapter):
@@ -59,5 +63,6 @@ class V0040Adapter(V0039Adapter):
     def _state(value: Any) -> str:
         names = [str(v).upper() for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v]
         return (next((n for n in names if n in FINAL_FLAGS), None)
+                or next((n for n in names if n in REQUEUE_FLAGS), None)
                 or next((n for n in names if n in BASE_STATES), None)
                 or (names[0] if names else ""))

@@ -115,10 +115,12 @@ class Number(Option):
     type_name = "number"
 
     def normalize(self, value: Any) -> float | int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(f"must be a finite number, got {value!r}")
+        # an int is never converted to float: JSON integers are unbounded, float() of a huge one raises
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            raise self.fail(f"must be a finite number, got {repr(value)[:40]}")
         _check_range(self, value)
-        return int(value) if float(value).is_integer() else float(value)
+        return value if isinstance(value, int) else int(value) if value.is_integer() else value
 
 
 @dataclass(frozen=True)

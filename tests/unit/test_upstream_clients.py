@@ -116,6 +116,12 @@ def test_another_methods_option_that_would_change_the_analysis_is_refused(client
     assert "not an option of slac" in response.json()["errors"][0]["message"]
 
 
+def test_another_methods_number_too_large_for_a_float_is_a_422(client, fake, adh_id):
+    response = client.post("/api/v1/methods/slac-start", content=b'{"alignment": "%s", "resample": 1%s}'
+                           % (adh_id.encode(), b"0" * 400), headers={"content-type": "application/json"})
+    assert error_fields(response) == ["resample"]
+
+
 def test_a_field_no_method_has_is_still_refused(client, fake, adh_id):
     response = start(client, "fel", {"alignment": adh_id, "resampel": 100})
     assert error_fields(response) == ["resampel"]

@@ -90,20 +90,17 @@ def _watch(child: subprocess.Popen, limits: dict) -> str:
 
 def _descendants(root: int) -> list[int]:
     """`root` and every process under it: HyPhy runs in a session of its own (on the terminal
-    `script` opens), so the runner's process group does not hold it."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # ended meanwhile
-            children.setdefault(parent, []).append(int(entry))
+    `script` opens), so the runner's process group does not hold it. Each thread lists the
+    children it started."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(children.get(pid, []))
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue  # ended meanwhile
     return found
 
 

@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 
 from service import logs
 from service.errors import FieldError, InvalidRequest
-from service.identity import Identity
+from service.identity import Identity, request_token
 
 OPERATION = "getJobLogs"
 #: A Last-Event-ID is a byte offset this service sent: ASCII digits, 18 at most (an exabyte). The
@@ -44,7 +44,7 @@ class LogFollowMiddleware:
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         resume_at = _resume_offset(headers.get("last-event-id"))
-        identity = await asyncio.to_thread(self.services.sessions.resolve, headers.get("user_token"))
+        identity = await asyncio.to_thread(self.services.sessions.resolve, request_token(headers))
         job = await asyncio.to_thread(self.services.jobs.get, identity, scope["path_params"]["jobId"])
         gone = asyncio.Event()
         events = logs.follow(self.services.jobs, job, query.get("stream", ["stdout"])[-1],

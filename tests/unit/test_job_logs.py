@@ -171,6 +171,16 @@ def test_follow_of_someone_elses_job_is_refused_like_any_read(client, fake):
     assert client.get(f"/api/v1/jobs/{'0' * 32}/logs", params={"follow": "true"}).status_code == 404
 
 
+def test_follow_takes_the_user_token_as_a_bearer_token_too(client, fake):
+    adh_id = upload_id(client, ADH_NEXUS, token=ALICE)
+    job_id = start_ok(client, "fel", {"alignment": adh_id}, token=ALICE)["job_id"]
+    fake.finish(job_id, result=GOOD_RESULT)
+    response = client.get(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"},
+                          headers={"Authorization": f"Bearer {ALICE}"})
+    assert response.status_code == 200, response.text
+    assert parse_events(response.text)[-1][0] == "end"
+
+
 @pytest.mark.parametrize("value", [b"1" * 5000, b"9" * 19, b"-1", b"12abc", b"\xb2"])
 def test_a_last_event_id_that_is_not_a_sane_offset_is_422_naming_it(client, fake, running, value):
     """A byte offset: ASCII digits, at most 18 (an exabyte). 5000 digits used to be a 500 (Python

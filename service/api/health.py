@@ -45,7 +45,8 @@ def get_health(**_params):
         log.exception("scheduler health check failed")
         reason = f"the scheduler's health check failed: {type(exc).__name__}"
         backend = {"job_scheduler": ComponentHealth(UNHEALTHY, reason)}
-    checks = {**backend, **stores}
+    # a scheduler may check a store too (SlurmRestScheduler: the job user reaches job_work): the worse wins
+    checks = {**backend, **{name: max(check, backend.get(name, check), key=_badness) for name, check in stores.items()}}
     current_app.extensions.setdefault(CHANGES, HealthChanges()).log(checks)
     scheduler = _worst(backend.values())
     details = {
@@ -71,6 +72,10 @@ def _store_health(variable: str, path) -> ComponentHealth:
     if free < MIN_FREE_BYTES:
         return ComponentHealth(UNHEALTHY, f"{variable} is full", f"{variable}={path}: {free // 1024} KiB free")
     return ComponentHealth(HEALTHY)
+
+
+def _badness(check: ComponentHealth) -> int:
+    return (HEALTHY, UNKNOWN, UNHEALTHY).index(check.status)
 
 
 def _worst(checks) -> str:

@@ -22,6 +22,7 @@ from service.schedulers.base import (
 )
 from service.schedulers.slurm_rest import informer
 from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError, parse_native_id
+from service.schedulers.slurm_rest.states import EXIT_STATUS_GRACE_S
 from service.trackers.jobs import JobRecord
 
 URL = "http://slurm.test:6820"
@@ -263,6 +264,17 @@ def test_a_job_listed_with_an_earlier_submit_time_is_not_ours(scheduler, tmp_pat
     assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == LOST
 
 
+def test_a_completed_job_awaits_its_exit_status_file_on_the_schedulers_clock(scheduler, tmp_path, clock,
+                                                                            requests_mock):
+    completed = {**raw_job(6, "datamonkey-abc123", "COMPLETED"), "end_time": int(clock.now) - 1}
+    requests_mock.get(f"{API}/jobs", json=jobs_body(completed))
+    scheduler.informer.poll_once()
+    (tmp_path / "abc123").mkdir()
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == ACTIVE
+    clock.now += EXIT_STATUS_GRACE_S
+    assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == FINISHED
+
+
 def test_timeout_reason(scheduler, tmp_path, requests_mock):
     requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(6, "datamonkey-abc123", "TIMEOUT", exit_code=15,
                                                             reason="TimeLimit", time_limit=1)))
@@ -311,14 +323,58 @@ def test_auth_failure_is_retried_only_once(scheduler, jwt, requests_mock, status
     assert (jwt.refreshes, listing.call_count) == (1, 2)
 
 
-def test_submit_auth_failure_5005_refreshes_and_retries(scheduler, jwt, tmp_path, requests_mock):
-    post = requests_mock.post(f"{API}/job/submit", [
-        {"status_code": 500, "json": {"meta": META, "errors": [
-            {"error_code": 5005, "error": "Zero Bytes were transmitted or received"}]}},
-        {"json": {"meta": META, "errors": [], "job_id": 9}}])
+REFUSED_SUBMIT = [{"status_code": 500, "json": {"meta": META, "errors": [
+    {"error_code": 5005, "error": "Zero Bytes were transmitted or received"}]}},
+    {"status_code": 401, "text": "Authentication failure"}]
+
+
+@pytest.mark.parametrize("refused", REFUSED_SUBMIT)
+def test_submit_auth_failure_refreshes_and_resends_when_slurm_lacks_the_job(scheduler, jwt, tmp_path, requests_mock,
+                                                                           refused):
+    post = requests_mock.post(f"{API}/job/submit", [refused, {"json": {"meta": META, "errors": [], "job_id": 9}}])
+    listing = requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(3, "datamonkey-other")))
     requests_mock.get(f"{API}/job/9", json=jobs_body(raw_job(9, "datamonkey-abc123")))
     assert scheduler.submit(spec(tmp_path)) == "9@1795421277"
-    assert (jwt.refreshes, post.call_count) == (1, 2)
+    assert (jwt.refreshes, post.call_count, listing.call_count) == (1, 2, 1)
+    assert [r.method for r in requests_mock.request_history[:3]] == ["POST", "GET", "POST"]  # looked up first
+    assert post.request_history[1].headers["X-SLURM-USER-TOKEN"] == "token-1"
+
+
+@pytest.mark.parametrize("refused", REFUSED_SUBMIT)
+def test_submit_auth_failure_adopts_the_job_slurm_already_has(scheduler, jwt, tmp_path, requests_mock, refused):
+    """A 500 that looks like a refused token may still have created the job: never submitted twice."""
+    post = requests_mock.post(f"{API}/job/submit", [refused, {"json": {"meta": META, "errors": [], "job_id": 10}}])
+    requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(9, "datamonkey-abc123", submit_time=1795421300)))
+    assert scheduler.submit(spec(tmp_path)) == "9@1795421300"
+    assert (jwt.refreshes, post.call_count) == (1, 1)
+
+
+def test_submit_refused_twice_is_not_sent_a_third_time(scheduler, jwt, tmp_path, requests_mock):
+    post = requests_mock.post(f"{API}/job/submit", **REFUSED_SUBMIT[0])
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    with pytest.raises(SchedulerUnavailable):
+        scheduler.submit(spec(tmp_path))
+    assert (jwt.refreshes, post.call_count) == (2, 2)
+
+
+def test_a_listing_requested_while_the_submission_was_in_flight_does_not_lose_the_job(scheduler, tmp_path, clock,
+                                                                                      requests_mock):
+    """The listing was requested after our submit started but answered before slurmctld created the job."""
+    requests_mock.get(f"{API}/jobs", json=jobs_body())
+    scheduler.informer.poll_once()
+
+    def slurmctld_creates_the_job_after_a_concurrent_listing(request, context):
+        clock.now += 1
+        scheduler.informer.poll_once()  # requested at 1001, without the job
+        return {"meta": META, "errors": [], "job_id": 6}
+
+    requests_mock.post(f"{API}/job/submit", json=slurmctld_creates_the_job_after_a_concurrent_listing)
+    requests_mock.get(f"{API}/job/6", status_code=500, json={"errors": []})
+    native = scheduler.submit(spec(tmp_path))
+    assert scheduler.statuses([record(tmp_path, native)])["abc123"].phase == PENDING
+    clock.now += 1
+    scheduler.informer.poll_once()  # requested after the submission returned: now absence means gone
+    assert scheduler.statuses([record(tmp_path, native)])["abc123"].phase == LOST
 
 
 # -- cancel, health, shutdown ----------------------------------------------------------------

@@ -6,7 +6,8 @@ the one for an unreachable slurmctld (`error_number` -1 from `slurm_load_*`), or
 Bytes were transmitted or received" on submit/cancel. Only the latency differs: a bad token is
 refused in milliseconds, a down slurmctld after ~9 s. So a 401, or a *fast* 500 with those codes,
 triggers one token refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one
-retry of the same request.
+retry of the same request, unless the caller asks for no resend (a job submission: a refused-looking
+500 may still have created the job, so the scheduler looks it up by name first): then TokenRefused.
 
 A request made with a client's own credentials (upstream's pass-through `X-SLURM-USER-TOKEN`)
 is never retried with a refreshed service token: a refusal there is the client's 401.
@@ -47,6 +48,10 @@ class SlurmRestError(RuntimeError):
         return {e.code for e in self.errors if e.code is not None}
 
 
+class TokenRefused(SlurmRestError):
+    """The service's token was refused and has been refreshed; the request was not sent again."""
+
+
 class SlurmRestClient:
     """requests.Session + the JWT manager's headers, relative to one API base path."""
 
@@ -59,9 +64,10 @@ class SlurmRestClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, *, expect=(200,), credentials: ClusterCredentials | None = None,
-                **kwargs: Any) -> requests.Response:
+                resend: bool = True, **kwargs: Any) -> requests.Response:
         """The response if its status is in `expect`; SchedulerUnavailable when unreachable;
-        SlurmRestError (with Slurm's errors) otherwise. `credentials`: act as that client's user."""
+        SlurmRestError (with Slurm's errors) otherwise. `credentials`: act as that client's user.
+        `resend=False`: after a refused service token, refresh it and raise TokenRefused."""
         headers = ({"X-SLURM-USER-NAME": credentials.user, "X-SLURM-USER-TOKEN": credentials.token}
                    if credentials else None)
         response = self._send(method, path, headers, **kwargs)
@@ -70,17 +76,21 @@ class SlurmRestClient:
             raise Unauthorized("Unauthorized: slurmrestd refused the X-SLURM-USER-TOKEN sent with this request "
                                "(expired, wrongly signed, or not for X-SLURM-USER-NAME)")
         if not credentials and refused:
-            log.warning("slurmrestd refused the token; refreshing it and retrying once",
+            log.warning("slurmrestd refused the token; refreshing it" + (" and retrying once" if resend else ""),
                         extra={"status": response.status_code, "path": path})
             self.jwt.refresh_now()  # SlurmTokenError (a SchedulerUnavailable) when the key file is unreadable
+            if not resend:
+                raise self._error(method, path, response, TokenRefused)
             response = self._send(method, path, None, **kwargs)
             self._refused(method, path, response, expect)
         if response.status_code in expect:
             return response
+        raise self._error(method, path, response, SlurmRestError)
+
+    def _error(self, method: str, path: str, response: requests.Response, kind: type[SlurmRestError]):
         errors = self.adapter.parse_errors(self.json(response))
         detail = "; ".join(str(e) for e in errors) or (response.text or "").strip()[:300] or "no body"
-        raise SlurmRestError(f"slurmrestd {method} {path}: HTTP {response.status_code}: {detail}",
-                             response.status_code, errors)
+        return kind(f"slurmrestd {method} {path}: HTTP {response.status_code}: {detail}", response.status_code, errors)
 
     def _send(self, method: str, path: str, headers: dict[str, str] | None, **kwargs: Any) -> requests.Response:
         try:

@@ -22,13 +22,13 @@
   compute nodes, and be writable by the unix user jobs run as (SLURM_JWT_USERNAME or the client's). When the
   service runs as root it chowns each job directory (recursively) to that user; otherwise the
   directory is made world-writable (0777), unless the service already runs as that user.
+  JOB_WORK_LOCATION must be absolute and every directory above it searchable by SLURM_JWT_USERNAME
+  (workdir.py): checked at start (logged) and on every /health (`job_work`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import pwd
 import threading
 import time
 from pathlib import Path
@@ -53,9 +53,10 @@ from service.schedulers.base import (
 )
 from service.schedulers.health_cache import HealthCache
 from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest, adapter_for_path
-from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, is_outage
+from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, TokenRefused, is_outage
 from service.schedulers.slurm_rest.informer import JobInformer
 from service.schedulers.slurm_rest.script import build_script
+from service.schedulers.slurm_rest import workdir as workdirs
 from service.schedulers.slurm_rest.states import gone_state, phase_of, run_state
 from service.trackers.jobs import JobRecord
 
@@ -103,7 +104,7 @@ class SlurmRestScheduler(Scheduler):
 
     def __init__(self, *, base_url: str, api_path: str, submit_api_path: str = "", partition: str, jwt,
                  username: str = "", poll_secs: float = 5.0, session: requests.Session | None = None,
-                 start: bool = True, clock: Callable[[], float] = time.time):
+                 start: bool = True, clock: Callable[[], float] = time.time, work_root: Path | None = None):
         session = session or requests.Session()
         self.partition = partition
         self.username = username
@@ -117,10 +118,16 @@ class SlurmRestScheduler(Scheduler):
         self.informer = JobInformer(self.client, poll_secs, NAME_PREFIX, clock=clock)
         self.informer.add_handler(_log_change)
         self._lock = threading.Lock()
-        #: our job id → local time just before its submission (for "not listed yet" vs "gone").
+        #: our job id → local time its submission returned (for "not listed yet" vs "gone").
         self._submitted: dict[str, float] = {}
         self.pings = HealthCache(self._ping, max_age_s=HEALTH_CACHE_S, first_wait_s=HEALTH_FIRST_WAIT_S,
                                  name="slurmrestd ping", clock=clock)
+        self.work_root = work_root
+        if work_root is not None:
+            access = workdirs.reachable(work_root, username)
+            if access.status != HEALTHY:
+                log.warning("the Slurm job user cannot reach JOB_WORK_LOCATION",
+                            extra={"status": access.status, "reason": access.reason, "detail": access.detail})
         if start:
             self.informer.start()
 
@@ -134,7 +141,8 @@ class SlurmRestScheduler(Scheduler):
         jwt.start()
         return cls(base_url=settings.SLURM_REST_URL, api_path=settings.SLURM_REST_API_PATH,
                    submit_api_path=settings.slurm_submit_api_path, partition=settings.SLURM_QUEUE_NAME,
-                   jwt=jwt, username=settings.SLURM_JWT_USERNAME, poll_secs=settings.SLURM_POLL_SECS)
+                   jwt=jwt, username=settings.SLURM_JWT_USERNAME, poll_secs=settings.SLURM_POLL_SECS,
+                   work_root=settings.JOB_WORK_LOCATION)
 
     # -- submit ------------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:
@@ -149,18 +157,37 @@ class SlurmRestScheduler(Scheduler):
             cpus_per_task=spec.cpus, memory_per_node_mb=spec.memory_mb, time_limit_min=spec.time_limit_min,
             script=script,
         ))
-        self._share_workdir(workdir, spec.credentials.user if spec.credentials else self.username)
-        with self._lock:
-            self._submitted[spec.job_id] = self._clock()
+        workdirs.share(workdir, spec.credentials.user if spec.credentials else self.username)
         try:
-            response = self.submit_client.request("POST", adapter.submit_path, json=body, credentials=spec.credentials)
+            return self._post(name, body, spec.credentials)
+        finally:
+            # Taken once the POST has returned: a listing requested before that may predate the job
+            # in slurmctld (however late it was answered), so only a later one can prove it gone.
+            with self._lock:
+                self._submitted[spec.job_id] = self._clock()
+
+    def _post(self, name: str, body: dict, credentials: ClusterCredentials | None, resend: bool = True) -> str:
+        """POST the job → its native id. A failure that may still have created it is settled by name
+        first; after a refused service token (the client refreshed it) the POST is sent again only
+        when Slurm has no job by that name, so nothing is ever submitted twice."""
+        adapter = self.submit_client.adapter
+        try:
+            response = self.submit_client.request("POST", adapter.submit_path, json=body, credentials=credentials,
+                                                  resend=False)
         except SchedulerUnavailable as exc:
             return self._after_failed_submit(name, exc, None)
         except SlurmRestError as exc:
+            if isinstance(exc, TokenRefused) and resend:
+                found = self._lookup(name, exc)
+                return self._adopt(found, exc) if found else self._post(name, body, credentials, resend=False)
             if (exc.status or 0) >= 500:
                 return self._after_failed_submit(name, exc, exc)
             raise SlurmSubmitError(f"Slurm rejected the job submission: {exc}") from None
-        result = adapter.parse_submit(self.submit_client.json(response) or {})
+        return self._accepted(response, name, credentials)
+
+    def _accepted(self, response: requests.Response, name: str, credentials: ClusterCredentials | None) -> str:
+        """A 2xx submit answer → the native id; a job Slurm queued with a lasting error is cancelled."""
+        result = self.submit_client.adapter.parse_submit(self.submit_client.json(response) or {})
         if result.job_id is None:
             raise SlurmSubmitError(f"slurmrestd accepted the submission but returned no job id: "
                                    f"{'; '.join(map(str, result.errors)) or response.text[:300]}")
@@ -170,7 +197,7 @@ class SlurmRestScheduler(Scheduler):
                         extra={"slurm_id": result.job_id, "error": "; ".join(map(str, transient))})
         if len(transient) < len(result.errors):
             reason = "; ".join(map(str, result.errors))
-            self._cancel_id(result.job_id, spec.credentials)
+            self._cancel_id(result.job_id, credentials)
             raise SlurmSubmitError(f"Slurm queued job {result.job_id} but reported: {reason}. It would not run as "
                                    f"submitted (it would stay pending), so it was cancelled")
         job = self._read_job(result.job_id)
@@ -181,23 +208,30 @@ class SlurmRestScheduler(Scheduler):
 
     def _after_failed_submit(self, name: str, exc: Exception, rest_error: SlurmRestError | None) -> str:
         """A lost connection or 5xx may still have created the job: look for it by name first."""
-        try:
-            found = self._find_by_name(name)
-        except (SchedulerUnavailable, SlurmRestError) as listing_error:
-            raise SchedulerUnavailable(f"submission failed ({exc}) and the job table cannot be read to check "
-                                       f"whether the job exists ({listing_error})") from None
+        found = self._lookup(name, exc)
         if found is not None:
             if rest_error is not None and phase_of(found.state) == FINISHED:
                 log.warning("slurm refused a job but left it behind", extra={"slurm_id": found.job_id,
                                                                               "state": found.state})
                 raise SlurmSubmitError(f"Slurm refused the job: {rest_error}") from None
-            log.warning("submission reported a failure but the job exists; not resubmitting",
-                        extra={"slurm_id": found.job_id, "error": str(exc)})
-            self.informer.put(found)
-            return native_id(found.job_id, found.submit_time)
+            return self._adopt(found, exc)
         if rest_error is None or is_outage(rest_error):
             raise SchedulerUnavailable(str(exc)) from None
         raise SlurmSubmitError(f"Slurm refused the job: {rest_error}") from None
+
+    def _lookup(self, name: str, exc: Exception) -> SlurmJob | None:
+        """The job Slurm has by this name after a submission failed with `exc`."""
+        try:
+            return self._find_by_name(name)
+        except (SchedulerUnavailable, SlurmRestError) as listing_error:
+            raise SchedulerUnavailable(f"submission failed ({exc}) and the job table cannot be read to check "
+                                       f"whether the job exists ({listing_error})") from None
+
+    def _adopt(self, found: SlurmJob, exc: Exception) -> str:
+        log.warning("submission reported a failure but the job exists; not resubmitting",
+                    extra={"slurm_id": found.job_id, "error": str(exc)})
+        self.informer.put(found)
+        return native_id(found.job_id, found.submit_time)
 
     def _find_by_name(self, name: str) -> SlurmJob | None:
         response = self.client.request("GET", self.client.adapter.jobs_path)
@@ -213,22 +247,6 @@ class SlurmRestScheduler(Scheduler):
             return None
         jobs = self.client.adapter.parse_jobs(self.client.json(response) or {})
         return jobs[0] if jobs else None
-
-    def _share_workdir(self, workdir: Path, username: str) -> None:
-        """Let `username` (the unix user the job runs as) write the job directory."""
-        if not username:
-            return
-        try:
-            user = pwd.getpwnam(username)
-        except KeyError:
-            user = None
-        if os.geteuid() == 0 and user is not None:
-            for root, dirs, files in os.walk(workdir):
-                os.chown(root, user.pw_uid, user.pw_gid)
-                for entry in files:
-                    os.chown(os.path.join(root, entry), user.pw_uid, user.pw_gid, follow_symlinks=False)
-        elif user is None or user.pw_uid != os.geteuid():
-            os.chmod(workdir, 0o777)
 
     # -- status ------------------------------------------------------------------------------
     def statuses(self, jobs: list[JobRecord]) -> dict[str, RunState]:
@@ -246,11 +264,13 @@ class SlurmRestScheduler(Scheduler):
         workdir = Path(job.workdir)
         listed = self.informer.get(slurm_id)
         if listed is not None and _same_job(listed, NAME_PREFIX + job.job_id, submit_time):
-            return run_state(listed, workdir)
+            return run_state(listed, workdir, self._clock())
         with self._lock:
             submitted = self._submitted.get(job.job_id)
-        if submitted is not None and synced_at < submitted:
-            return RunState(PENDING)  # the last listing predates the submission
+            if submitted is not None and synced_at > submitted:
+                del self._submitted[job.job_id]  # listings decide from now on
+        if submitted is not None and synced_at <= submitted:
+            return RunState(PENDING)  # the last listing may predate the job in slurmctld
         return gone_state(workdir, slurm_id)
 
     # -- cancel ------------------------------------------------------------------------------
@@ -303,12 +323,15 @@ class SlurmRestScheduler(Scheduler):
         """slurm_token (the key file signs), slurmrestd + slurmctld (one ping, answered within
         HEALTH_TIMEOUT: a down slurmctld costs slurmrestd ~9 s; the last answer is served while the
         next one is awaited in the background), job_listing (the informer's last successful
-        listing is recent; status reads serve that cache meanwhile)."""
+        listing is recent; status reads serve that cache meanwhile), job_work (JOB_WORK_LOCATION is
+        absolute and the job user can reach it: workdir.py)."""
         checks = {"slurm_token": _token_check(self.jwt.token), "slurmrestd": ComponentHealth(UNKNOWN),
                   "slurmctld": ComponentHealth(UNKNOWN)}
         if checks["slurm_token"].status == HEALTHY:
             checks.update(self.pings.get() or {})
         checks["job_listing"] = self._listing_health()
+        if self.work_root is not None:
+            checks["job_work"] = workdirs.reachable(self.work_root, self.username)
         return checks
 
     def _ping(self) -> dict[str, ComponentHealth]:

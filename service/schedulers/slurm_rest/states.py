@@ -18,6 +18,9 @@ Job states: https://slurm.schedmd.com/job_state_codes.html (and squeue(1) "JOB S
 Slurm reports COMPLETED even for a job whose working directory was missing on the node (it ran
 in /tmp instead): our `exit_status` file is the truth for the script's outcome, and a COMPLETED
 job without one is an error. `exit_code` is a raw wait status: 768 = exit 3, 9 = signal 9.
+A file written on the compute node can show up late on this host (NFS attribute and lookup
+caching), so a COMPLETED or FAILED job without it stays active for EXIT_STATUS_GRACE_S after the
+end_time Slurm reports before it is judged without it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ KILLED_REASONS: dict[str, str] = {
 }
 
 
+#: Seconds after a job's end_time during which a missing `exit_status` file is awaited, not judged.
+EXIT_STATUS_GRACE_S = 30
+#: Final states whose outcome the `exit_status` file decides.
+FILE_DECIDES = frozenset({"COMPLETED", "FAILED"})
+
+
 def phase_of(state: str) -> str:
     return PHASES.get(state.upper(), ACTIVE)
 
@@ -91,8 +100,8 @@ def describe_exit(raw: int | None) -> str:
     return f"exit code {code}" if code is not None else "no exit code"
 
 
-def run_state(job: SlurmJob, workdir: Path) -> RunState:
-    """Our view of one job Slurm still lists."""
+def run_state(job: SlurmJob, workdir: Path, now: float) -> RunState:
+    """Our view of one job Slurm still lists, at wall-clock time `now`."""
     phase = phase_of(job.state)
     info = _info(job, phase)
     if phase != FINISHED:
@@ -103,6 +112,8 @@ def run_state(job: SlurmJob, workdir: Path) -> RunState:
         return RunState(FINISHED, recorded, KILLED_REASONS[job.state].format(limit=limit), info)
     if recorded is not None:
         return RunState(FINISHED, recorded, "", info)
+    if job.state in FILE_DECIDES and job.end_time and now - job.end_time < EXIT_STATUS_GRACE_S:
+        return RunState(ACTIVE, info=info)  # the file may not be visible here yet
     if job.state == "COMPLETED":
         return RunState(FINISHED, None, "Slurm reports the job COMPLETED but its script recorded no exit status "
                                         "(is the job directory visible on the compute node?)", info)

@@ -233,8 +233,11 @@ def test_purged_job_is_decided_by_its_exit_status_file(scheduler, tmp_path, requ
     assert (done.phase, done.exit_code, done.reason) == (FINISHED, 0, "")
 
 
-def test_job_id_reuse_is_ignored(scheduler, tmp_path, requests_mock):
-    reused = raw_job(6, "datamonkey-newjob", "RUNNING", submit_time=1795421999)  # a new job got our old id
+@pytest.mark.parametrize("reused", [
+    raw_job(6, "datamonkey-newjob", "RUNNING", submit_time=1795421999),     # a new job got our old id
+    raw_job(6, "datamonkey-abc123", "RUNNING", submit_time=1795421999),     # same name, never requeued
+])
+def test_job_id_reuse_is_ignored(scheduler, tmp_path, requests_mock, reused):
     requests_mock.get(f"{API}/jobs", json=jobs_body(reused))
     scheduler.informer.poll_once()
     (tmp_path / "abc123").mkdir()
@@ -245,10 +248,12 @@ def test_job_id_reuse_is_ignored(scheduler, tmp_path, requests_mock):
 
 @pytest.mark.parametrize("state", ["PENDING", "REQUEUED", "RUNNING"])
 def test_a_requeued_job_is_still_ours(scheduler, tmp_path, requests_mock, state):
-    """A requeue (node failure, preemption) keeps the id and name and sets a later submit time."""
-    requests_mock.get(f"{API}/jobs", json=jobs_body(raw_job(6, "datamonkey-abc123", state, submit_time=1795421999,
-                                                            reason="BeginTime")))
-    requests_mock.get(f"{API}/job/6", json=jobs_body(raw_job(6, "datamonkey-abc123", state, submit_time=1795421999)))
+    """A requeue keeps the id and name, sets a later submit time and counts it (as 22.05 showed for
+    `scontrol requeue`: PENDING/BeginTime, submit_time + 1, restart_cnt 1)."""
+    requeued = {**raw_job(6, "datamonkey-abc123", state, submit_time=1795421999, reason="BeginTime"),
+                "restart_cnt": 1}
+    requests_mock.get(f"{API}/jobs", json=jobs_body(requeued))
+    requests_mock.get(f"{API}/job/6", json=jobs_body(requeued))
     delete = requests_mock.delete(f"{API}/job/6", json={"meta": META, "errors": []})
     scheduler.informer.poll_once()
     (tmp_path / "abc123").mkdir()

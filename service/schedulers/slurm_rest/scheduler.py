@@ -8,10 +8,10 @@
   leave a job behind (error 2014) → the job table is searched by name before anything else, so
   nothing is ever submitted twice; otherwise SchedulerUnavailable (503).
 - **Identity**: the native id is `<slurm id>@<submit_time>`; a Slurm job only counts as ours when
-  its name matches and its submit time is ours or later: a requeue (node failure, preemption) keeps
-  the id and name and sets a new submit time, while after a cluster rebuild hands the same ids out
-  again the name differs (each name is unique to one of our jobs), so an old job never picks up a
-  new job's status.
+  its name matches and its submit time is ours, or later with a non-zero `restart_cnt`: a requeue
+  (node failure, preemption, `scontrol requeue`) keeps the id and name, sets a new submit time and
+  counts the restart (seen on 22.05), while a job that got our id after a cluster rebuild starts at
+  restart_cnt 0, so an old job never picks up a new job's status.
 - **Status**: an informer cache (informer.py) fed by one poller; statuses() never calls slurmrestd.
   A job the listing no longer has (purged ~5 min after it ends) is decided by its `exit_status`
   file, else reported lost; states.py maps Slurm states.
@@ -384,8 +384,11 @@ def _token_check(mint: Callable[[], object]) -> ComponentHealth:
 
 
 def _same_job(job: SlurmJob, name: str, submit_time: int | None) -> bool:
-    """Our job: its unique name, submitted when we recorded or later (a requeue resets submit_time)."""
-    return job.name == name and (submit_time is None or (job.submit_time or 0) >= submit_time)
+    """Our job: its unique name and our submit time, or a later one after a requeue."""
+    if job.name != name:
+        return False
+    requeued = bool(job.restart_count) and (job.submit_time or 0) > (submit_time or 0)
+    return submit_time is None or job.submit_time == submit_time or requeued
 
 
 def _log_change(before: SlurmJob | None, after: SlurmJob | None) -> None:

@@ -47,6 +47,8 @@ class SlurmJob:
     time_limit: int | None = None
     user_name: str = ""
     partition: str = ""
+    #: How often Slurm requeued it (`restart_cnt`): a requeue keeps id and name, moves submit_time.
+    restart_count: int | None = None
 
 
 @dataclass(frozen=True)

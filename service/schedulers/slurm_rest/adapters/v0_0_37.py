@@ -68,6 +68,7 @@ class V0037Adapter(RestAdapter):
             time_limit=self._number(raw.get("time_limit")),
             user_name=str(raw.get("user_name") or ""),
             partition=str(raw.get("partition") or ""),
+            restart_count=self._number(raw.get("restart_cnt")),
         )
 
     def parse_last_update(self, body: Mapping[str, Any]) -> int | None:

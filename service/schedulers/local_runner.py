@@ -46,7 +46,8 @@ def run(workdir: Path) -> int:
 
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, forward)
-        exceeded = _watch(child, command["limits"])
+        # a command.json written before limits were enforced has none: run it as it was queued
+        exceeded = _watch(child, command["limits"]) if "limits" in command else ""
         code = child.wait()
     exit_code = code if code >= 0 else 128 - code
     if workdir.is_dir():  # a deleted job's directory must not be re-created

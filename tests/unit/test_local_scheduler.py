@@ -111,6 +111,18 @@ def test_a_job_within_its_limits_finishes_with_its_own_status(jobs_root):
     assert (state.exit_code, state.reason) == (3, "")
 
 
+def test_a_command_queued_before_limits_existed_still_runs(jobs_root):
+    """A restart after an upgrade re-queues command.json files written without `limits`."""
+    workdir = jobs_root / "old"
+    workdir.mkdir()
+    (workdir / "command.json").write_text(json.dumps(
+        {"argv": hyphy.command("/usr/bin/env", 1, ["sh", "-c", "exit 4"]), "env": {"PATH": "/usr/bin:/bin"}}))
+    scheduler = LocalScheduler(1)
+    record = record_for(workdir, "old", "local-old")
+    scheduler.recover([record])
+    assert finished(scheduler, record).exit_code == 4
+
+
 # -- cancel ------------------------------------------------------------------------------------
 def test_a_job_cancelled_while_being_submitted_never_starts(jobs_root):
     """Cancel can land before submit() (the record has no native id yet, the job directory may

@@ -2,8 +2,9 @@
 
 What it measures
 ----------------
-Two stores, each opened by the real app (`create_app`, LocalScheduler, Connexion's test client,
-so every request goes through routing, validation, the handler and the JSON view):
+Two stores, each served by the real server (`python -m service`, uvicorn on 127.0.0.1, the
+LocalScheduler), asked over one keep-alive HTTP connection as a client would (Connexion's test
+client adds ~4 ms of its own per request):
 
 * large: --jobs jobs of the shared anonymous owner + --small-jobs of a token owner;
 * small: --small-jobs of that token owner only (the baseline for /metrics, which counts a store).
@@ -14,6 +15,7 @@ Per request, p50 / p95 over --samples interleaved rounds (small and large in ran
     deep page    GET /jobs?limit=50&page_token=…         a cursor 60 % of the way down the list
     since        GET /jobs?limit=50&since=T              T = the finish time of the 100th newest job
     metrics      GET /metrics                            large store vs small store
+    health       GET /health                             the per-request floor (no job is read)
 
 Jobs are written as the tracker stores them (the record file and the owner marker; almost all
 final, 95 % completed, 5 % error, a few cancelled; `created` one second apart, `finished` a
@@ -41,9 +43,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import keep_or_remove, percentile  # puts the repo root on sys.path
+from _common import Server, keep_or_remove, percentile  # puts the repo root on sys.path
 
-from service.app import create_app
 from service.identity import ANONYMOUS, token_hash
 from service.jobs import encode_page_token
 from service.trackers.fs import sharded
@@ -56,12 +57,6 @@ TOKEN = "list-scale-benchmark-owner-7c1e"
 TOKEN_OWNER = f"u{token_hash(TOKEN)[:40]}"
 METHODS = ("fel", "meme", "slac", "fubar", "absrel", "busted")
 EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)
-
-
-def store_settings(root: Path) -> dict[str, str]:
-    return {"DATASET_LOCATION": str(root / "datasets"), "JOB_TRACKER_LOCATION": str(root / "job-tracker"),
-            "JOB_WORK_LOCATION": str(root / "jobs"), "SESSION_LOCATION": str(root / "sessions"),
-            "LOG_LEVEL": "WARNING"}
 
 
 def stamp(seconds: float) -> str:
@@ -97,7 +92,7 @@ class Store:
     """One app over one job store, and the requests measured against it."""
 
     def __init__(self, root: Path, owners: dict[str, int], rng: random.Random):
-        tracker_root = Path(store_settings(root)["JOB_TRACKER_LOCATION"])
+        tracker_root = root / "job-tracker"  # where Server puts the job tracker
         started = time.perf_counter()
         self.jobs: dict[str, list[JobRecord]] = {}
         second = 0
@@ -107,14 +102,16 @@ class Store:
         written = time.perf_counter()
         FileJobTracker(tracker_root)
         opened = time.perf_counter()
-        self.client = create_app(store_settings(root)).test_client()
+        self.server = Server(root, {"LOG_LEVEL": "WARNING"})
         print(f"  {root.name}: {sum(owners.values())} jobs written in {written - started:.1f} s; "
-              f"tracker opened (index built) in {opened - written:.1f} s; app up in {time.perf_counter() - opened:.1f} s")
+              f"tracker opened (index built) in {opened - written:.1f} s; "
+              f"server healthy in {self.server.wait_healthy():.1f} s")
 
     def get(self, path: str, owner: str, **params) -> float:
         headers = {"user_token": TOKEN} if owner == TOKEN_OWNER else {}
         start = time.perf_counter()
-        response = self.client.get(path, params=params, headers=headers)
+        response = self.server.http.get(self.server.url.removesuffix("/api/v1") + path, params=params,
+                                        headers=headers, timeout=60)
         elapsed = (time.perf_counter() - start) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{path} {params}: {response.status_code} {response.text[:300]}")
@@ -133,7 +130,8 @@ def measure(large: Store, small: Store, samples: int, rng: random.Random) -> dic
     """{operation: {"1k": [ms…], "100k": [ms…]}}, the two sides interleaved in random order."""
     owners = {"100k": ANONYMOUS, "1k": TOKEN_OWNER}
     wanted = {side: large.requests(owner) for side, owner in owners.items()}
-    results: dict[str, dict[str, list[float]]] = {op: {"1k": [], "100k": []} for op in (*wanted["1k"], "metrics")}
+    results: dict[str, dict[str, list[float]]] = {op: {"1k": [], "100k": []}
+                                                  for op in (*wanted["1k"], "metrics", "health")}
     for _ in range(samples):
         for op in wanted["1k"]:
             sides = list(owners.items())
@@ -144,6 +142,7 @@ def measure(large: Store, small: Store, samples: int, rng: random.Random) -> dic
         rng.shuffle(scrapes)
         for side, store in scrapes:
             results["metrics"][side].append(store.get("/metrics", ANONYMOUS))
+            results["health"][side].append(store.get("/api/v1/health", ANONYMOUS))
     return results
 
 
@@ -179,14 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="list-scale-", dir=args.dir))
     print(f"GET /jobs and /metrics: an owner with {args.jobs} jobs vs one with {args.small_jobs}, in {base}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    stores: list[Store] = []
     try:
-        large = Store(base / "large", {ANONYMOUS: args.jobs, TOKEN_OWNER: args.small_jobs}, rng)
-        small = Store(base / "small", {TOKEN_OWNER: args.small_jobs}, rng)
+        stores.append(Store(base / "large", {ANONYMOUS: args.jobs, TOKEN_OWNER: args.small_jobs}, rng))
+        stores.append(Store(base / "small", {TOKEN_OWNER: args.small_jobs}, rng))
         print(f"measuring {args.samples} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
-        results = measure(large, small, args.samples, rng)
+        results = measure(*stores, args.samples, rng)
         print(f"done; load average {os.getloadavg()[0]:.2f}\n")
         report(results, args.jobs, args.small_jobs)
     finally:
+        for store in stores:
+            store.server.stop()
         keep_or_remove(base, args.keep)
     return 0
 

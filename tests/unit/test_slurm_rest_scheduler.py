@@ -594,3 +594,19 @@ def test_an_empty_full_listing_still_empties_the_cache(scheduler, tmp_path, requ
     scheduler.informer.poll_once()
     assert requests_mock.request_history[1].qs == {}
     assert scheduler.statuses([record(tmp_path, "6@1795421277")])["abc123"].phase == LOST
+
+
+def test_an_empty_update_time_listing_without_slurms_warning_is_checked_by_a_full_one(
+        scheduler, tmp_path, requests_mock):
+    """22.05 after a controller state reset: a 200 with no jobs and no "no change" warning. The
+    cache must not keep the old table (a reused id would pass for our old, long finished job)."""
+    requests_mock.get(f"{API}/jobs", [{"json": jobs_body(raw_job(6, "datamonkey-abc123", "RUNNING"))},
+                                      {"json": jobs_body()}, {"json": jobs_body()}])
+    (tmp_path / "abc123").mkdir()
+    job = record(tmp_path, "6@1795421277")
+    scheduler.informer.poll_once()
+    assert scheduler.statuses([job])["abc123"].phase == ACTIVE
+    scheduler.informer.poll_once()
+    sent = [r.qs for r in requests_mock.request_history]
+    assert "update_time" in sent[1] and sent[2] == {}, sent  # the empty answer, then a full listing
+    assert scheduler.statuses([job])["abc123"].phase == LOST

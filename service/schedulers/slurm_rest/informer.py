@@ -104,6 +104,11 @@ class JobInformer:
         self.listings += 1
         body = (self.client.json(response) or {}) if response.status_code == 200 else {}
         jobs = adapter.parse_jobs(body)
+        if not full and not jobs and response.status_code == 200 and not _says_no_change(body):
+            # An empty table without Slurm's "no change" warning (22.05 after a controller state
+            # reset): only a full listing can tell what Slurm still has.
+            self._polls = 0
+            return self._poll()
         if response.status_code == 304 or (not full and not jobs):
             self.not_modified += 1
         else:
@@ -142,3 +147,11 @@ class JobInformer:
         """Read-your-writes: record a job just read directly (e.g. right after submitting it)."""
         with self._lock:
             self._jobs[job.job_id] = job
+
+
+def _says_no_change(body: dict) -> bool:
+    """Slurm 23.02+'s answer to an update_time listing of an unchanged table: 200, no jobs, and the
+    warning "No job changes since update_time…" (src/plugins/openapi/slurmctld/jobs.c)."""
+    warnings = body.get("warnings") if isinstance(body, dict) else None
+    return any(isinstance(w, dict) and str(w.get("description", "")).startswith("No job changes since update_time")
+               for w in warnings or [])

@@ -78,6 +78,21 @@ class NotFound(ApiError):
         return body
 
 
+class DatasetsNotFound(NotFound):
+    """A request names dataset ids nobody uploaded (`missing`: field → id). A 404 where the specs
+    declare one (POST `*-result`); `*-start` answers `as_invalid_request()`, a 422 naming the
+    fields, since v1.0.0 declares no 404 there."""
+
+    def __init__(self, missing: dict[str, str]):
+        super().__init__("Not Found - Specified dataset(s) not found: "
+                         + ", ".join(f"{field} '{ds_id}'" for field, ds_id in missing.items()))
+        self.missing = missing
+
+    def as_invalid_request(self) -> InvalidRequest:
+        return InvalidRequest([FieldError(field, f"no dataset has the id '{ds_id}': upload it first (POST /datasets)")
+                               for field, ds_id in self.missing.items()])
+
+
 class ClientError(ApiError):
     """Any other 4xx (405, 409, 413, 415 …): `{error, status}` like NotFoundError."""
 

@@ -31,6 +31,7 @@ from service.datasets.intake import has_embedded_tree
 from service.datasets.profile import TreeProfile
 from service.errors import (
     Conflict,
+    DatasetsNotFound,
     FieldError,
     InvalidRequest,
     MethodNotAvailable,
@@ -178,7 +179,7 @@ class JobService:
         if not method.available:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
         dataset_ids, options = method.normalize(body)
-        records = {role: self._dataset(identity, role, ds_id) for role, ds_id in dataset_ids.items() if ds_id}
+        records = self._datasets(identity, dataset_ids)
         _check_data_kind(method, records, options)
         tree = self._check_tree(method, records, options)
         self._check_labels(method, options, tree)
@@ -200,12 +201,15 @@ class JobService:
         )
         return method, record, records
 
-    def _dataset(self, identity: Identity, role: str, ds_id: str) -> DatasetRecord:
-        record = self.datasets.get(ds_id)
-        if record is None:
-            raise NotFound(f"Not Found - Specified dataset(s) not found: {role} '{ds_id}'")
-        require_owner(identity, record.owner, f"dataset ({role} '{ds_id}')")
-        return record
+    def _datasets(self, identity: Identity, dataset_ids: Mapping[str, str | None]) -> dict[str, DatasetRecord]:
+        """The request's datasets by role; DatasetsNotFound naming every unknown id at once."""
+        found = {role: self.datasets.get(ds_id) for role, ds_id in dataset_ids.items() if ds_id}
+        missing = {role: dataset_ids[role] for role, record in found.items() if record is None}
+        if missing:
+            raise DatasetsNotFound(missing)
+        for role, record in found.items():
+            require_owner(identity, record.owner, f"dataset ({role} '{dataset_ids[role]}')")
+        return found
 
     def _check_tree(self, method: Method, records: dict[str, DatasetRecord], options: dict) -> TreeProfile | None:
         """The tree HyPhy will use (from the stored profile); 422 when the method needs one and there is none."""
@@ -634,7 +638,7 @@ def decode_page_token(token: str) -> tuple[str, str]:
     except (ValueError, TypeError, KeyError, binascii.Error):
         data = created = job_id = None
     if not (isinstance(data, dict) and isinstance(created, str) and isinstance(job_id, str)
-            and job_id.isalnum() and len(job_id) <= 64 and _is_time(created)):
+            and job_id.isalnum() and len(job_id) <= 64 and parse_time(created) is not None):
         raise FieldError("page_token", "not a page token this service issued: pass next_page_token unchanged")
     return created, job_id
 
@@ -651,13 +655,6 @@ def _finished_since(job: JobRecord, since: datetime) -> bool:
     finished = parse_time(job.finished)
     return finished is not None and finished >= since
 
-
-def _is_time(value: str) -> bool:
-    try:
-        _parse_time(value)
-    except FieldError:
-        return False
-    return True
 
 
 #: The kind of data a method needs → the alignment alphabet it cannot use.

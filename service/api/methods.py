@@ -6,9 +6,9 @@ from typing import Any
 
 from service.api import views
 from service.api.common import client_cluster_credentials, identity, services, warning_headers
-from service.errors import FieldError, InvalidRequest
+from service.errors import DatasetsNotFound
 from service.methods import METHODS
-from service.methods.registry import Method, get_method
+from service.methods.registry import get_method
 from service.trackers.jobs import COMPLETED, JobRecord
 
 
@@ -35,11 +35,13 @@ def list_methods(**_params):
 
 
 def start(method_id: str, body: dict[str, Any], **_params):
-    who = identity(body.get("user_token"))
-    method = get_method(method_id)
-    _require_uploaded_datasets(method, body)
-    job = services().jobs.start(who, method_id, body, client_cluster_credentials())
-    return views.job_status(job), 200, warning_headers(method.ignored_fields(body))
+    try:
+        job = services().jobs.start(identity(body.get("user_token")), method_id, body, client_cluster_credentials())
+    except DatasetsNotFound as exc:
+        # v1.0.0 declares only 422 here (v1.2.0 both), so every client understands it; POST
+        # *-result keeps the 404, the only fitting status v1.2.0 declares there (v1.0.0 none)
+        raise exc.as_invalid_request() from None
+    return views.job_status(job), 200, warning_headers(get_method(method_id).ignored_fields(body))
 
 
 def result_for_request(method_id: str, body: dict[str, Any], **_params):
@@ -49,20 +51,6 @@ def result_for_request(method_id: str, body: dict[str, Any], **_params):
 
 def result_by_id(method_id: str, job_id: str, **_params):
     return _result(services().jobs.get(identity(), job_id, method_id))
-
-
-def _require_uploaded_datasets(method: Method, body: dict[str, Any]) -> None:
-    """An unknown dataset id on `*-start` is a 422 naming its field, not a 404: v1.0.0 declares
-    only 422 there (v1.2.0 declares both), so every client understands it. POST `*-result` keeps
-    the 404, the only fitting status v1.2.0 declares for it (v1.0.0 declares none)."""
-    if not method.available:
-        return  # the job service answers 501 with the reason
-    dataset_ids, _ = method.normalize(body)
-    store = services().jobs.datasets
-    missing = [FieldError(role, f"no dataset has the id '{ds_id}': upload it first (POST /datasets)")
-               for role, ds_id in dataset_ids.items() if ds_id and store.get(ds_id) is None]
-    if missing:
-        raise InvalidRequest(missing)
 
 
 def _result(job: JobRecord):

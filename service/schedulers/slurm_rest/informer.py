@@ -5,8 +5,8 @@ handlers only read the cache, so however many clients poll, slurmrestd sees at m
 per interval. A changed table comes back whole (slurmctld sends every job, not a delta). An
 unchanged one is "no change", which the cache keeps as it is: 22.05 answers a 304 with an empty
 body; 23.02+ (v0.0.39-v0.0.41) answer a 200 with an empty `jobs` list and the warning
-"No job changes since update_time…", so a listing sent with `update_time` that holds no job at
-all is never read as an empty table (a really emptied table shows at the next full listing).
+"No job changes since update_time…", which is never read as an empty table. An empty answer
+without that warning (22.05 after a controller state reset) is checked at once by a full listing.
 The next `update_time` is the controller's own `last_update` when the version reports it (no
 clock skew between us and slurmctld), else our request time minus a margin. Every
 `FULL_RELIST_EVERY` polls the table is listed without `update_time`, as a safety net.
@@ -88,9 +88,9 @@ class JobInformer:
         with self._poll_lock:
             return self._poll()
 
-    def _poll(self) -> bool:
+    def _poll(self, full: bool = False) -> bool:
         requested_at = self._clock()
-        full = self._update_time is None or self._polls % FULL_RELIST_EVERY == 0
+        full = full or self._update_time is None or self._polls % FULL_RELIST_EVERY == 0
         params = {} if full else {"update_time": self._update_time}
         self._polls += 1
         adapter = self.client.adapter
@@ -107,8 +107,7 @@ class JobInformer:
         if not full and not jobs and response.status_code == 200 and not _says_no_change(body):
             # An empty table without Slurm's "no change" warning (22.05 after a controller state
             # reset): only a full listing can tell what Slurm still has.
-            self._polls = 0
-            return self._poll()
+            return self._poll(full=True)
         if response.status_code == 304 or (not full and not jobs):
             self.not_modified += 1
         else:

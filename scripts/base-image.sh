@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The local Debian bookworm base image every Dockerfile in docker/ starts FROM (no registry needed).
+# The local Debian base images every Dockerfile in docker/ starts FROM (no registry needed).
 #
-#   scripts/base-image.sh     build `datamonkey/base:bookworm` unless it exists (idempotent)
+#   scripts/base-image.sh [SUITE]   build `datamonkey/base:SUITE` unless it exists (idempotent);
+#                                   SUITE: bookworm (default; Slurm 22.05), trixie (24.11), forky (26.05)
 #
 # debootstrap --variant=minbase from this machine's configured Debian mirror (read from
-# /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list), then `docker import`. The machine's
-# enabled apt sources (and its apt.conf.d settings) are copied into the image, so `apt-get` inside
-# builds reaches the same mirror, updates and security suites. Runs as root.
+# /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list), then `docker import`. For the
+# machine's own suite its enabled apt sources (and apt.conf.d settings) are copied into the image,
+# so `apt-get` inside builds reaches the same mirror, updates and security suites; another suite
+# gets the same mirror with that suite's main, -updates and -security (when the mirror has them).
+# Debian testing (forky) lets its Release files expire between pushes, so a testing image does not
+# check Valid-Until. Runs as root.
 set -euo pipefail
 
-IMAGE=${BASE_IMAGE:-datamonkey/base:bookworm}
-SUITE=bookworm
+SUITE=${1:-bookworm}
+IMAGE=${BASE_IMAGE:-datamonkey/base:$SUITE}
+[[ $SUITE =~ ^[a-z]+$ ]] || { printf 'base-image: bad suite %q\n' "$SUITE" >&2; exit 2; }
 
 log() { printf 'base-image: %s\n' "$*" >&2; }
 
@@ -51,22 +56,47 @@ mirror() {  # the first URI serving the main Debian suite, deb822 or one-line fo
     return 1
 }
 
+# The machine's own suite, whose mirror serves every other suite too.
+HOST_SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+SAVED_SUITE=$SUITE
+SUITE=$HOST_SUITE
 MIRROR=$(mirror) || { log "no Debian $SUITE mirror in ${SOURCES[*]:-/etc/apt}"; exit 1; }
+SUITE=$SAVED_SUITE
+SECURITY_MIRROR=$(SUITE=$HOST_SUITE-security; mirror) || SECURITY_MIRROR=""
 command -v debootstrap >/dev/null || { log "debootstrap missing (scripts/docker-engine.sh start installs it)"; exit 1; }
 
 ROOT=$(mktemp -d /var/tmp/datamonkey-base.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 log "debootstrap $SUITE from $MIRROR"
 started=$SECONDS
-debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || {
+# debootstrap ships no script for a suite newer than itself; Debian's are all alike (sid's).
+SCRIPT=/usr/share/debootstrap/scripts/$SUITE
+[[ -e $SCRIPT ]] || SCRIPT=/usr/share/debootstrap/scripts/sid
+debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" "$SCRIPT" >"$ROOT.log" 2>&1 || {
     tail -n 20 "$ROOT.log" >&2; rm -f "$ROOT.log"; exit 1; }
 rm -f "$ROOT.log"
 
-# The machine's apt configuration, so builds use the same mirror and suites.
+# Builds use the same mirror: the machine's apt configuration for its own suite, else that suite
+# from the same mirrors (a suffix only where the mirror serves it: testing has no -updates).
 rm -f "$ROOT/etc/apt/sources.list"
-for file in "${SOURCES[@]}"; do
-    cp "$file" "$ROOT/etc/apt/sources.list.d/$(basename "$file" | sed 's/^sources\.list$/machine.list/')"
-done
+served() { curl -fsS -m 30 -o /dev/null "$1/dists/$2/Release"; }
+if [[ $SUITE == "$HOST_SUITE" ]]; then
+    for file in "${SOURCES[@]}"; do
+        cp "$file" "$ROOT/etc/apt/sources.list.d/$(basename "$file" | sed 's/^sources\.list$/machine.list/')"
+    done
+else
+    suites=$SUITE
+    served "$MIRROR" "$SUITE-updates" && suites+=" $SUITE-updates"
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n' "$MIRROR" "$suites" >"$ROOT/etc/apt/sources.list.d/debian.sources"
+    if [[ -n $SECURITY_MIRROR ]] && served "$SECURITY_MIRROR" "$SUITE-security"; then
+        printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\n' "$SECURITY_MIRROR" "$SUITE" \
+            >>"$ROOT/etc/apt/sources.list.d/debian.sources"
+    fi
+    # testing's Release files carry a Valid-Until that lapses between archive pushes
+    release=$(curl -fsS -m 30 "$MIRROR/dists/$SUITE/Release")
+    grep -q '^Valid-Until:' <<<"$release" \
+        && echo 'Acquire::Check-Valid-Until "false";' >"$ROOT/etc/apt/apt.conf.d/01-datamonkey-valid-until"
+fi
 cp /etc/apt/apt.conf.d/99* "$ROOT/etc/apt/apt.conf.d/" 2>/dev/null || true
 # Small images: no docs, man pages or apt caches.
 cat >"$ROOT/etc/dpkg/dpkg.cfg.d/01-datamonkey-nodoc" <<'EOF'

@@ -39,7 +39,7 @@ LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
 @dataclass(frozen=True)
 class Option:
-    """One request field. `flag` is HyPhy's CLI option, or None when HyPhy 2.5 has none."""
+    """One request field. `flag` is HyPhy's CLI option, or None when no HyPhy has one."""
 
     name: str
     flag: str | None
@@ -197,11 +197,13 @@ class NotInHyPhy(Option):
     """A spec option the installed HyPhy has no CLI option for (it would be silently ignored).
 
     The spec default is accepted (and changes nothing); any other value is refused, naming the
-    option, so a result never pretends to honour a setting it did not use.
+    option, so a result never pretends to honour a setting it did not use. `accepts` is the
+    option as declared (with HyPhy's keyword when some HyPhy release has one); `reason` names
+    the installed HyPhy (registry.Method.for_hyphy).
     """
 
     accepts: Option = None  # type: ignore[assignment]
-    reason: str = "HyPhy 2.5.46 has no command-line option for it"
+    reason: str = "the installed HyPhy has no command-line option for it"
 
     @property
     def type_name(self) -> str:  # type: ignore[override]

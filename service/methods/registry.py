@@ -1,15 +1,25 @@
 """The one registry of HyPhy methods: request options → HyPhy command line, data needs, resources.
 
-Adding a method is one `Method(...)` entry in `METHODS` plus its request schema and three
-paths in openapi.yaml (a contract test checks the two agree). Option facts (flags, defaults,
-ranges) are those of Debian's HyPhy 2.5.46, see ../shared/reference/hyphy-2.5-cli.md; an
-integration test checks every flag against the installed `hyphy <method> --help`.
+Adding a method is one `Method(...)` entry in `DECLARED` plus its request schema and three
+paths in openapi.yaml (a contract test checks the two agree). Each option names HyPhy's real
+keyword (`--multiple-hits`), whichever HyPhy release added it; option facts (defaults, ranges) are
+those of Debian's HyPhy 2.5.46 and 2.5.68 (bookworm, trixie), see ../shared/reference/hyphy-2.5-cli.md
+and tests/fixtures/hyphy-capabilities.
+
+Whether an option or a method is offered depends on the HyPhy that runs the jobs
+(service.methods.capabilities): `Method.for_hyphy(capabilities)` keeps an option whose keyword
+that HyPhy's `<analysis> --help` lists and turns any other into a NotInHyPhy (its default accepted,
+any other value refused, naming the version), and makes the method unavailable when HyPhy lacks
+the analysis. `METHODS` is the registry for HyPhy 2.5.46 (capabilities.ASSUMED), the conservative
+view used where the installed HyPhy is not known; the service itself uses a
+capabilities.MethodCatalog. An integration test checks every flag against the installed HyPhy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from service.errors import FieldError, InvalidRequest
 from service.methods.options import (
@@ -24,6 +34,9 @@ from service.methods.options import (
     YesNo,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from service.methods.capabilities import HyPhyCapabilities
+
 #: Request fields that name datasets rather than HyPhy options.
 DATASET_FIELDS = ("alignment", "tree")
 #: v1.0.0 SLAC / MULTI-HIT name the alignment `alignment_file`.
@@ -33,6 +46,10 @@ IGNORED_FIELDS = ("user_token",)
 #: Fields that only set how results are reported (which p-value counts as significant), never
 #: what HyPhy computes: a method without such a threshold ignores them whatever their value.
 REPORTING_FIELDS = ("pvalue", "p_value", "q_value")
+
+#: Keywords HyPhy's analyses take without listing them in --help: every codon method loads
+#: modules/shared-load-file.bf, which declares them (tests/integration checks the source).
+HIDDEN_KEYWORDS = frozenset({"--kill-zero-lengths"})
 
 MULTIPLE_HITS = {"None": "None", "Double": "Double", "Double+Triple": "Double+Triple"}
 PROTEIN_MODELS = ("LG", "WAG", "JTT", "JC69", "mtMet", "mtVer", "mtInv", "gcpREV", "HIVBm", "HIVWm")
@@ -49,7 +66,8 @@ class Resources:
 
 @dataclass(frozen=True)
 class Method:
-    """One analysis. `hyphy_name` is None when the installed HyPhy cannot run it."""
+    """One analysis. `hyphy_name` is None when the installed HyPhy cannot run it (or this service
+    cannot run HyPhy's analysis: `unavailable` says why, given the installed HyPhy)."""
 
     id: str
     name: str
@@ -71,6 +89,10 @@ class Method:
     check: Callable[[dict[str, Any], Mapping[str, Any]], list[FieldError]] | None = None
     #: Method-specific other names of its fields (e.g. Contrast-FEL reads `pvalue` as `p_value`).
     aliases: Mapping[str, str] = field(default_factory=dict)
+    #: For a method this service cannot run: why not, given the installed HyPhy (for_hyphy).
+    unavailable: Callable[["HyPhyCapabilities"], str] | None = None
+    #: The HyPhy whose options this entry reflects (for_hyphy); None: as declared.
+    hyphy: "HyPhyCapabilities | None" = None
 
     @property
     def available(self) -> bool:
@@ -168,16 +190,61 @@ class Method:
         return datasets, options
 
     def argv(self, options: Mapping[str, Any], alignment: str, tree: str | None, workdir: str) -> list[str]:
-        """HyPhy's arguments after the binary and `CPU=N`: method, inputs, options, outputs."""
+        """HyPhy's arguments after the binary and `CPU=N`: method, inputs, options, outputs.
+
+        A job's options were validated when it was started; one the installed HyPhy lacks by
+        now (a retry after the nodes went back to an older HyPhy) is refused, never dropped."""
         args = [self.hyphy_name or self.id, "--alignment", alignment]
         if tree is not None:
             args += ["--tree", tree]
+        lost = [FieldError(o.name, f"this job asks for {options[o.name]!r}, but {o.reason}") for o in self.options
+                if isinstance(o, NotInHyPhy) and options.get(o.name) is not None
+                and not _is_default(o.accepts, options[o.name])]
+        if lost:
+            raise InvalidRequest(lost)
         for option in self.options:
             args += option.argv(options.get(option.name))
         args += ["--output", f"{workdir}/result.json"]
         for flag, filename in self.job_files.items():
             args += [flag, f"{workdir}/{filename}"]
         return args
+
+    def required_flags(self) -> set[str]:
+        """Keywords every job of this method passes: without one, HyPhy cannot run it for us."""
+        flags = {"--alignment", "--output", *self.job_files}
+        if self.tree != "none":
+            flags.add("--tree")
+        return flags | {o.flag for o in self.options if o.required and o.flag}
+
+    def for_hyphy(self, capabilities: "HyPhyCapabilities") -> "Method":
+        """This method as `capabilities`' HyPhy can run it (see the module docstring)."""
+        hyphy = capabilities.describe_short()
+        if self.hyphy_name is None:
+            reason = self.unavailable(capabilities) if self.unavailable else self.unavailable_reason
+            return dataclasses.replace(self, unavailable_reason=reason, hyphy=capabilities)
+        if not capabilities.has_analysis(self.hyphy_name):
+            return dataclasses.replace(
+                self, hyphy_name=None, hyphy=capabilities,
+                unavailable_reason=f"{hyphy} has no {self.hyphy_name} analysis (`hyphy --help` does not list it)")
+        missing = sorted(f for f in self.required_flags() if not capabilities.has_option(self.hyphy_name, f))
+        if missing:
+            return dataclasses.replace(
+                self, hyphy_name=None, hyphy=capabilities,
+                unavailable_reason=f"the {self.hyphy_name} analysis of {hyphy} lacks {', '.join(missing)}, "
+                                   "which every job needs")
+        return dataclasses.replace(self, options=tuple(self._option_for(o, capabilities) for o in self.options),
+                                   hyphy=capabilities)
+
+    def _option_for(self, option: Option, capabilities: "HyPhyCapabilities") -> Option:
+        base = option.accepts if isinstance(option, NotInHyPhy) else option
+        if base.flag is not None and (base.flag in HIDDEN_KEYWORDS
+                                      or capabilities.has_option(self.hyphy_name or "", base.flag)):
+            return base
+        if base.flag is None and not isinstance(option, NotInHyPhy):
+            return base  # the service's own option (a report threshold), never HyPhy's
+        where = f" ({self.hyphy_name} --help lists no {base.flag})" if base.flag else ""
+        return NotInHyPhy(base.name, None, base.default, base.description, required=base.required, accepts=base,
+                          reason=f"{capabilities.describe_short()} has no command-line option for it{where}")
 
 
 def _leisr_model_matches_type(options: dict[str, Any], body: Mapping[str, Any]) -> list[FieldError]:
@@ -210,12 +277,42 @@ def _branches(default: Any = ()) -> BranchSelection:
 
 
 def _not_in_hyphy(option: Option) -> NotInHyPhy:
+    """A spec option no known HyPhy has a keyword for."""
     return NotInHyPhy(option.name, None, option.default, option.description, accepts=option)
 
 
-def _multiple_hits(flag: str | None) -> Option:
-    option = Choice("multiple_hits", flag, "None", "Multiple-hit model", values=MULTIPLE_HITS)
-    return option if flag else _not_in_hyphy(option)
+def _multiple_hits() -> Option:
+    return Choice("multiple_hits", "--multiple-hits", "None", "Multiple-hit model", values=MULTIPLE_HITS)
+
+
+def _site_multihit() -> Option:
+    return Choice("site_multihit", "--site-multihit", "Estimate",
+                  "Per-site multiple-hit rates (with multiple_hits Double or Double+Triple)",
+                  values={"Estimate": "Estimate", "Global": "Global"})
+
+
+def _multihit_checks(options: dict[str, Any], _body: Mapping[str, Any]) -> list[FieldError]:
+    """HyPhy asks for `site-multihit` only when a multiple-hit model is chosen: otherwise a
+    non-default value would be silently ignored."""
+    if options.get("site_multihit", "Estimate") != "Estimate" and options.get("multiple_hits") == "None":
+        return [FieldError("site_multihit", "only used with multiple_hits 'Double' or 'Double+Triple' "
+                                            "(HyPhy ignores it without a multiple-hit model)")]
+    return []
+
+
+def _meme_checks(options: dict[str, Any], body: Mapping[str, Any]) -> list[FieldError]:
+    """MEME also takes 2 to 4 omega rate classes (HyPhy refuses others at run time)."""
+    errors = _multihit_checks(options, body)
+    if not 2 <= options["rates"] <= 4:
+        errors.append(FieldError("rates", f"must be 2, 3 or 4 (MEME's omega rate classes), got {options['rates']}"))
+    return errors
+
+
+def _absrel_checks(options: dict[str, Any], _body: Mapping[str, Any]) -> list[FieldError]:
+    """aBSREL's bag-of-little-bootstraps rate is at least 0.01 (HyPhy refuses less at run time)."""
+    if options["blb"] < 0.01:
+        return [FieldError("blb", f"must be at least 0.01 (HyPhy's smallest resampling rate), got {options['blb']}")]
+    return []
 
 
 def _pvalue(flag: str | None, default: float) -> Number:
@@ -229,11 +326,23 @@ def _pvalue(flag: str | None, default: float) -> Number:
     return Number("pvalue", flag, default, f"p-value threshold of {where}", 0, 1)
 
 
-_SITE_MULTIHIT = _not_in_hyphy(
-    Choice("site_multihit", None, "Estimate", "Per-site multiple-hit rates", values={"Estimate": "Estimate", "Global": "Global"})
-)
+def _nrm_unavailable(capabilities: "HyPhyCapabilities") -> str:
+    if "nrm" in capabilities.listed:
+        return (f"{capabilities.describe_short()} lists an nrm analysis, but this service does not know its options "
+                "and results yet")
+    return f"{capabilities.describe_short()} ships no NRM analysis (`hyphy --help` lists no nrm)"
 
-METHODS: dict[str, Method] = {
+
+def _slatkin_unavailable(capabilities: "HyPhyCapabilities") -> str:
+    if "sm" in capabilities.listed:
+        return (f"the Slatkin-Maddison analysis (sm) of {capabilities.describe_short()} reads only a tree and "
+                "regular expressions that split its tips into compartments; this service's jobs always run on an "
+                "alignment")
+    return f"{capabilities.describe_short()} has no Slatkin-Maddison analysis (`hyphy --help` lists no sm)"
+
+
+#: Every method as declared: HyPhy's keywords, whichever release has them.
+DECLARED: dict[str, Method] = {
     m.id: m
     for m in (
         Method(
@@ -242,25 +351,27 @@ METHODS: dict[str, Method] = {
                 YesNo("ci", "--ci", "No", "Profile-likelihood confidence intervals"),
                 YesNo("srv", "--srv", "Yes", "Synonymous rate variation"),
                 Number("resample", "--resample", 0, "Parametric bootstrap replicates per site", 0, 1000),
-                _multiple_hits(None),
-                _SITE_MULTIHIT,
+                _multiple_hits(),
+                _site_multihit(),
                 _code(),
                 _branches(),
                 _pvalue("--pvalue", 0.1),
             ),
+            check=_multihit_checks,
             resources=Resources(time_limit_min=120),
         ),
         Method(
             "meme", "MEME", "Mixed Effects Model of Evolution: episodic site-level selection", "meme",
             options=(
                 _code(),
-                _multiple_hits(None),
-                _SITE_MULTIHIT,
-                _not_in_hyphy(Integer("rates", None, 2, "Number of omega rate classes")),
+                _multiple_hits(),
+                _site_multihit(),
+                Integer("rates", "--rates", 2, "Number of omega rate classes (2 to 4)"),
                 Number("resample", "--resample", 0, "Parametric bootstrap replicates per site", 0, 1000),
-                _not_in_hyphy(YesNo("impute_states", None, "No", "Impute ancestral states")),
+                YesNo("impute_states", "--impute-states", "No", "Impute ancestral states"),
                 _pvalue("--pvalue", 0.1),
             ),
+            check=_meme_checks,
             resources=Resources(time_limit_min=240),
         ),
         Method(
@@ -285,26 +396,27 @@ METHODS: dict[str, Method] = {
             "absrel", "aBSREL", "adaptive Branch-Site Random Effects Likelihood", "absrel",
             options=(
                 YesNo("srv", "--srv", "Yes", "Synonymous rate variation (spec default; HyPhy's own is No)"),
-                _multiple_hits("--multiple-hits"),
+                _multiple_hits(),
                 _code(),
                 _branches(),
-                _not_in_hyphy(Number("blb", None, 1, "Branch length bound", 0, 1)),
+                Number("blb", "--blb", 1, "Bag-of-little-bootstraps alignment resampling rate (0.01 to 1)", 0, 1),
                 _pvalue(None, 0.05),
             ),
+            check=_absrel_checks,
             resources=Resources(time_limit_min=240),
         ),
         Method(
             "busted", "BUSTED", "Branch-site Unrestricted Statistical Test for Episodic Diversification", "busted",
             options=(
                 Choice("srv", "--srv", "Yes", "Synonymous rate variation", values={"Yes": "Yes", "No": "No", "branch-site": "Branch-site"}),
-                _multiple_hits("--multiple-hits"),
+                _multiple_hits(),
                 _code(),
                 _branches(),
                 Integer("rates", "--rates", 3, "Omega rate classes", 1, 10),
                 Integer("syn_rates", "--syn-rates", 3, "Synonymous rate classes", 1, 10),
                 Integer("grid_size", "--grid-size", 250, "Initial grid size", 1, 10000),
                 Integer("starting_points", "--starting-points", 1, "Initial starting points", 1, 1000),
-                _not_in_hyphy(YesNo("error_sink", None, "No", "Error-sink rate class")),
+                YesNo("error_sink", "--error-sink", "No", "Error-sink rate class"),
                 _pvalue(None, 0.05),
             ),
             resources=Resources(time_limit_min=240),
@@ -413,12 +525,12 @@ METHODS: dict[str, Method] = {
         ),
         Method(
             "nrm", "NRM", "Non-reversible model", None,
-            unavailable_reason="the installed HyPhy 2.5.46 ships no NRM analysis (it first appears in later HyPhy releases)",
+            unavailable=_nrm_unavailable,
         ),
         Method(
             "slatkin", "SLATKIN", "Slatkin-Maddison test for phylogeny-trait association", None,
             tree="required",
-            unavailable_reason="the installed HyPhy 2.5.46 has no Slatkin-Maddison analysis among its methods",
+            unavailable=_slatkin_unavailable,
         ),
     )
 }
@@ -427,7 +539,7 @@ METHODS: dict[str, Method] = {
 #: Every option name → the (method id, Option) pairs that declare it: what a field one method
 #: lacks means elsewhere (Method._unrecognised).
 _DECLARED: dict[str, list[tuple[str, Option]]] = {}
-for _method in METHODS.values():
+for _method in DECLARED.values():
     for _option in _method.options:
         _DECLARED.setdefault(_option.name, []).append((_method.id, _option))
 
@@ -440,6 +552,17 @@ def _is_default(option: Option, value: Any) -> bool:
         return False
 
 
+def _conservative() -> dict[str, Method]:
+    from service.methods.capabilities import ASSUMED
+
+    return {m.id: m.for_hyphy(ASSUMED) for m in DECLARED.values()}
+
+
+#: The registry for HyPhy 2.5.46 (what is offered when the installed HyPhy is unknown).
+METHODS: dict[str, Method] = _conservative()
+
+
 def get_method(method_id: str) -> Method:
-    """The registry entry for an API method name (routing guarantees it exists)."""
+    """The registry entry for an API method name (routing guarantees it exists), for HyPhy 2.5.46;
+    the service uses its MethodCatalog (the installed HyPhy) instead."""
     return METHODS[method_id]

@@ -35,6 +35,7 @@ from service.errors import ApiError, ClientError, FieldError, InvalidRequest, No
 from service.identity import Sessions, load_api_tokens
 from service.jobs import JobService
 from service.limits import BodyLimitMiddleware
+from service.methods.capabilities import MethodCatalog, provider_for
 from service.observability import RequestIdMiddleware, configure_logging, current_request_id
 from service.schedulers import build_scheduler
 from service.schedulers.base import Scheduler
@@ -53,6 +54,8 @@ class Services:
     datasets: DatasetService
     jobs: JobService
     scheduler: Scheduler
+    #: The method registry as the HyPhy that runs the jobs can run it (GET /methods, validation).
+    methods: MethodCatalog
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses: bool = False) -> connexion.FlaskApp:
@@ -113,13 +116,16 @@ def build_services(settings: Settings) -> Services:
     scheduler = build_scheduler(settings)
     dataset_tracker = FileDatasetTracker(settings.DATASET_LOCATION)
     dataset_tracker.sweep_incoming()  # what a killed process left half-uploaded
+    hyphy_binary = hyphy.pick_binary(settings.HYPHY_BINARY)
+    methods = MethodCatalog(provider_for(scheduler, settings.JOB_WORK_LOCATION, hyphy_binary))
     jobs = JobService(
         datasets=dataset_tracker,
         tracker=FileJobTracker(settings.JOB_TRACKER_LOCATION),
         scheduler=scheduler,
         work_root=settings.JOB_WORK_LOCATION,
-        hyphy_binary=hyphy.pick_binary(settings.HYPHY_BINARY),
+        hyphy_binary=hyphy_binary,
         resource_overrides=settings.resource_overrides,
+        methods=methods,
     )
     jobs.recover()
     atexit.register(scheduler.shutdown)
@@ -131,6 +137,7 @@ def build_services(settings: Settings) -> Services:
                                 max_sequences=settings.DATASET_MAX_SEQUENCES, max_sites=settings.DATASET_MAX_SITES),
         jobs=jobs,
         scheduler=scheduler,
+        methods=methods,
     )
 
 

@@ -41,7 +41,8 @@ from service.errors import (
     Unauthorized,
 )
 from service.identity import Identity, require_owner
-from service.methods import Method, Resources, get_method
+from service.methods import Method, Resources
+from service.methods.capabilities import FixedCapabilities, MethodCatalog
 from service.methods.options import BRANCH_KEYWORDS, GENETIC_CODES
 from service.schedulers.base import (
     ACTIVE,
@@ -76,8 +77,11 @@ _NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOT
 
 class JobService:
     def __init__(self, *, datasets: FileDatasetTracker, tracker: FileJobTracker, scheduler: Scheduler,
-                 work_root: Path, hyphy_binary: str, resource_overrides: Mapping[str, int] | None = None):
+                 work_root: Path, hyphy_binary: str, resource_overrides: Mapping[str, int] | None = None,
+                 methods: MethodCatalog | None = None):
+        """`methods`: the registry as the installed HyPhy can run it (default: HyPhy 2.5.46's)."""
         self.datasets = datasets
+        self.methods = methods if methods is not None else MethodCatalog(FixedCapabilities())
         self.tracker = tracker
         self.scheduler = scheduler
         self.work_root = Path(work_root)
@@ -119,7 +123,7 @@ class JobService:
             # never silently rerun a user's job as the service's own cluster account
             raise Unauthorized(f"this job ran as Slurm user {job.cluster_user}: send that user's X-SLURM-USER-TOKEN "
                                "(and X-SLURM-USER-NAME) to retry it")
-        method = get_method(job.method)
+        method = self.methods.get(job.method)
         if not method.available:
             raise MethodNotAvailable(method.id, method.unavailable_reason)
         inputs = {role: self.datasets.get(ds_id) for role, ds_id in job.datasets.items() if ds_id}
@@ -175,7 +179,7 @@ class JobService:
         return self.refresh(job)
 
     def _plan(self, identity: Identity, method_id: str, body: Mapping[str, Any], cluster_user: str = ""):
-        method = get_method(method_id)
+        method = self.methods.get(method_id)
         if not method.available:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
         dataset_ids, options = method.normalize(body)

@@ -115,6 +115,14 @@ class LocalScheduler(Scheduler):
                     self._queue[job.job_id] = workdir
         self._dispatch()
 
+    def hyphy_capabilities(self, binary: str):
+        """What this machine's HyPhy offers: scripts/hyphy-capabilities.sh runs on `binary` now
+        (once per binary per process), and again when the binary file changes."""
+        from service.methods.capabilities import LocalBinaryCapabilities
+        from service.methods.registry import DECLARED
+
+        return LocalBinaryCapabilities(binary, analyses={m.hyphy_name for m in DECLARED.values() if m.hyphy_name})
+
     # -- internals -------------------------------------------------------------------------
     def _status(self, job: JobRecord) -> RunState:
         workdir = Path(job.workdir)

@@ -12,6 +12,7 @@ from service.methods import METHODS
 from tests.conftest import ADH_NEXUS, P51_PROTEIN, upload_id
 from tests.unit.fakes import GOOD_RESULT
 from tests.unit.helpers import LABELLED_TREE, PLAIN_TREE, error_fields, start, start_ok
+from tests.unit.test_hyphy_capabilities import pin_hyphy
 
 SPEC = yaml.safe_load(SPEC_PATH.read_text())
 GO_README_FEL = {"ci": False, "srv": True, "resample": 0, "multiple_hits": "None", "site_multihit": "Estimate",
@@ -50,7 +51,7 @@ def test_methods_list_parameters_show_spec_defaults(client):
     gard = {p["name"]: p for p in methods["gard"]["parameters"]}
     assert "tree" not in gard
     assert gard["rate_classes"] == {"name": "rate_classes", "description": gard["rate_classes"]["description"],
-                                    "required": False, "type": "integer", "default": "2"}
+                                    "required": False, "type": "integer", "default": "2", "available": True}
     contrast = {p["name"]: p for p in methods["contrast-fel"]["parameters"]}
     assert contrast["branch_sets"]["required"] is True and "default" not in contrast["branch_sets"]
 
@@ -244,7 +245,8 @@ def test_unknown_fields_are_422(client, fake, adh_id):
     ("absrel", "blb", 0.5),
     ("busted", "error_sink", "Yes"),
 ])
-def test_options_hyphy_lacks_are_422_at_the_api(client, fake, adh_id, method_id, field, value):
+def test_options_hyphy_lacks_are_422_at_the_api(app, client, fake, adh_id, method_id, field, value):
+    pin_hyphy(app, "2.5.46-bookworm")
     response = start(client, method_id, {"alignment": adh_id, field: value})
     assert error_fields(response) == [field]
     assert "HyPhy 2.5.46" in response.json()["errors"][0]["message"]
@@ -264,7 +266,8 @@ def test_empty_body_is_422(client, fake):
 
 
 @pytest.mark.parametrize("method_id", ["nrm", "slatkin"])
-def test_methods_hyphy_lacks_are_501_server_errors(client, fake, adh_id, method_id):
+def test_methods_hyphy_lacks_are_501_server_errors(app, client, fake, adh_id, method_id):
+    pin_hyphy(app, "2.5.46-bookworm")
     for action in ("start", "result"):
         response = client.post(f"/api/v1/methods/{method_id}-{action}", json={"tree": adh_id})
         assert response.status_code == 501

@@ -26,23 +26,41 @@ dev: system install  ## Local Slurm cluster (scripts/local-slurm.sh) + the servi
 	set -a && eval "$$(bash scripts/local-slurm.sh env)" && set +a && $(PY) -m service
 
 # The compose stack (docker-compose.yml): service + slurmctld/slurmrestd + two slurmd compute nodes.
-COMPOSE ?= docker-compose -p datamonkey
+# SLURM_SUITE (environment, else .env, else bookworm) picks the Debian suite of the Slurm images:
+# bookworm = Slurm 22.05, trixie = 24.11, forky = 26.05. Each suite is its own compose project
+# (datamonkey for bookworm, as before; datamonkey-SUITE otherwise), so its volumes (slurmctld's
+# state, keys, job records) are never read by another Slurm release, and kept across stop/start.
+SLURM_SUITE ?= $(or $(shell sed -n 's/^SLURM_SUITE=//p' .env 2>/dev/null | tail -n1),bookworm)
+COMPOSE_PROJECT ?= $(if $(filter bookworm,$(SLURM_SUITE)),datamonkey,datamonkey-$(SLURM_SUITE))
+COMPOSE ?= SLURM_SUITE=$(SLURM_SUITE) docker-compose -p $(COMPOSE_PROJECT)
 START_TIMEOUT ?= 300
+# The compose projects of every suite's stack that has containers (running or not).
+STACK_PROJECTS = docker ps -a --filter label=com.docker.compose.project --format '{{.Label "com.docker.compose.project"}}' \
+	| sort -u | grep -E '^datamonkey(-[a-z]+)?$$' || true
 
-start:  ## Docker engine + local base image + the compose stack, built and up; waits until the service is healthy
+start:  ## Docker engine + local base images + the compose stack for SLURM_SUITE, built and up; waits until the service is healthy
+	@[[ "$(SLURM_SUITE)" =~ ^[a-z]+$$ ]] || { echo "SLURM_SUITE: bad suite '$(SLURM_SUITE)'"; exit 2; }
 	bash scripts/docker-engine.sh start
-	bash scripts/base-image.sh
+	bash scripts/base-image.sh bookworm
+	bash scripts/base-image.sh $(SLURM_SUITE)
 	bash scripts/docker-build-context.sh docker/.build
+	@# one stack at a time: the stacks share the service port and the cluster subnet
+	@for project in $$($(STACK_PROJECTS)); do \
+		[[ $$project == $(COMPOSE_PROJECT) ]] || { echo "stopping the $$project stack"; SLURM_SUITE=$(SLURM_SUITE) docker-compose -p $$project down; }; \
+	done
 	$(COMPOSE) up -d --build
 	@cid=$$($(COMPOSE) ps -q service); deadline=$$((SECONDS + $(START_TIMEOUT))); \
 	until [[ "$$(docker inspect -f '{{.State.Health.Status}}' $$cid 2>/dev/null)" == healthy ]]; do \
 		if ((SECONDS > deadline)); then echo "service not healthy after $(START_TIMEOUT) s"; $(COMPOSE) ps; $(COMPOSE) logs --tail=30; exit 1; fi; \
 		sleep 1; \
 	done; \
-	echo "stack up: http://127.0.0.1:$${SERVICE_DATAMONKEY_PORT:-$$(sed -n 's/^SERVICE_DATAMONKEY_PORT=//p' .env 2>/dev/null | tail -n1 | grep . || echo 9300)}/api/v1"
+	echo "stack up (Slurm images from Debian $(SLURM_SUITE), project $(COMPOSE_PROJECT)): http://127.0.0.1:$${SERVICE_DATAMONKEY_PORT:-$$(sed -n 's/^SERVICE_DATAMONKEY_PORT=//p' .env 2>/dev/null | tail -n1 | grep . || echo 9300)}/api/v1"
 
-stop:  ## Stop and remove the compose stack's containers (volumes are kept; `$(COMPOSE) down -v` drops them)
+stop:  ## Stop and remove the containers of every suite's compose stack (volumes are kept; `$(COMPOSE) down -v` drops SLURM_SUITE's)
 	$(COMPOSE) down
+	@for project in $$($(STACK_PROJECTS)); do \
+		echo "stopping the $$project stack"; SLURM_SUITE=$(SLURM_SUITE) docker-compose -p $$project down; \
+	done
 
 test: system install  ## The whole suite: unit, contract and integration (real HyPhy)
 	$(PY) -m pytest -q

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Entry point of the Slurm containers (docker/slurm.Dockerfile), configured from the environment.
 #
-#   controller   first start: creates the munge key and the JWT key on their shared volumes and
-#                writes slurm.conf on the shared config volume; then runs munged, slurmctld and
-#                slurmrestd (REST API v0.0.38 + v0.0.37 on 0.0.0.0:SLURM_REST_PORT, jwt auth)
+#   controller   first start: creates the munge key and the JWT key on their shared volumes; every
+#                start: writes slurm.conf (and cgroup.conf where the release needs one) on the
+#                shared config volume; then runs munged, slurmctld and slurmrestd (every REST API
+#                version the installed release serves, on 0.0.0.0:SLURM_REST_PORT, jwt auth)
 #   compute      copies the munge key, waits for slurm.conf, runs munged and slurmd
-#   health       the container's health check (controller: an authenticated slurmrestd ping;
-#                compute: this node is up in slurmctld's view)
+#   health       the container's health check (controller: an authenticated slurmrestd ping on the
+#                newest REST API version; compute: this node is up in slurmctld's view)
 #
-# slurm.conf comes from scripts/lib/slurm-conf.sh, shared with scripts/local-slurm.sh; as there,
-# slurmrestd runs as an unprivileged user with SLURM_JWT=daemon and `-s openapi/v0.0.38,openapi/v0.0.37` (the dbv0.0.38
-# plugin aborts without slurmdbd). The daemons run in the foreground (-D) under this script; it
-# exits (and the container stops) when any of them exits, and stops them all on SIGTERM.
+# The Slurm release (22.05 bookworm, 24.11 trixie, 26.05 forky) is read from the installed
+# binaries (slurm_release). slurm.conf and cgroup.conf come from scripts/lib/slurm-conf.sh, shared
+# with scripts/local-slurm.sh; as there, slurmrestd runs as an unprivileged user (not root, not
+# SlurmUser) with SLURM_JWT=daemon, `-a rest_auth/jwt` and the OpenAPI plugins of
+# slurmrestd_plugins (22.05: openapi/v0.0.38,openapi/v0.0.37; 23.02+: openapi/slurmctld with every
+# data_parser installed; the slurmdbd plugins are left out: no slurmdbd). The daemons run in the
+# foreground (-D) under this script; it exits (and the container stops) when any of them exits,
+# and stops them all on SIGTERM.
 set -euo pipefail
 
 CONF_DIR=/etc/slurm
@@ -30,6 +35,8 @@ STATE_DIR=/var/lib/slurm
 
 # shellcheck source=../scripts/lib/slurm-conf.sh
 source /usr/local/lib/datamonkey/slurm-conf.sh
+
+RELEASE=$(slurm_release) || RELEASE=""
 
 log() { printf 'slurm-entrypoint[%s]: %s\n' "$(hostname)" "$*" >&2; }
 
@@ -74,6 +81,15 @@ write_config() {
         slurm_conf "${SLURM_CLUSTER_NAME:-datamonkey}" "$CTLD_HOST${CTLD_ADDR:+($CTLD_ADDR)}" "$STATE_DIR" /run \
             "$JWT_KEY" "$PARTITION" "$cpus" "$memory" ${NODES//,/ }
     } >"$CONF_DIR/slurm.conf.tmp"
+    local cgroup
+    cgroup=$(slurm_cgroup_conf "$RELEASE")
+    if [[ -n $cgroup ]]; then
+        printf '# Written by docker/slurm-entrypoint.sh (controller) for Slurm %s.\n%s\n' "$RELEASE" "$cgroup" \
+            >"$CONF_DIR/cgroup.conf.tmp"
+        mv "$CONF_DIR/cgroup.conf.tmp" "$CONF_DIR/cgroup.conf"
+    else
+        rm -f "$CONF_DIR/cgroup.conf"
+    fi
     mv "$CONF_DIR/slurm.conf.tmp" "$CONF_DIR/slurm.conf"
 }
 
@@ -82,7 +98,7 @@ rest_ping() {  # an authenticated ping through slurmrestd with a short-lived tok
     token=$(scontrol token username="$JOB_USER" lifespan=60 2>/dev/null | sed -n 's/^SLURM_JWT=//p') || return 1
     [[ -n $token ]] || return 1
     curl -fsS -o /dev/null -H "X-SLURM-USER-NAME: $JOB_USER" -H "X-SLURM-USER-TOKEN: $token" \
-        "http://127.0.0.1:$REST_PORT/slurm/v0.0.38/ping"
+        "http://127.0.0.1:$REST_PORT/slurm/$(slurmrestd_newest_version "$RELEASE")/ping"
 }
 
 supervise() {  # wait for the first daemon to exit, then stop the others and exit with its code
@@ -107,8 +123,8 @@ controller)
     # file-table isolation), so it is turned off; -u/-g still drop root.
     (cd / && SLURM_JWT=daemon SLURM_CONF="$CONF_DIR/slurm.conf" \
         SLURMRESTD_SECURITY=disable_unshare_sysv,disable_unshare_files exec /usr/sbin/slurmrestd \
-        -a rest_auth/jwt -u slurmrest -g slurmrest -s openapi/v0.0.38,openapi/v0.0.37 "0.0.0.0:$REST_PORT") &
-    log "started munged, slurmctld, slurmrestd (port $REST_PORT); nodes $NODES, partition $PARTITION"
+        -a rest_auth/jwt -u slurmrest -g slurmrest -s "$(slurmrestd_plugins "$RELEASE")" "0.0.0.0:$REST_PORT") &
+    log "started munged, slurmctld, slurmrestd (Slurm $RELEASE, port $REST_PORT); nodes $NODES, partition $PARTITION"
     supervise
     ;;
 compute)

@@ -1,6 +1,8 @@
-# Slurm 22.05 (Debian bookworm) for the compose stack: target `controller` runs munged +
-# slurmctld + slurmrestd, target `compute` runs munged + slurmd with HyPhy (hyphy-pt).
-# Built FROM the local base image (scripts/base-image.sh); no registry needed.
+# Slurm for the compose stack, from Debian's packages of one suite: target `controller` runs
+# munged + slurmctld + slurmrestd, target `compute` runs munged + slurmd with HyPhy (hyphy-pt).
+# Built FROM the local base image of that suite (scripts/base-image.sh SUITE; compose passes
+# BASE_IMAGE=datamonkey/base:$SLURM_SUITE): bookworm = Slurm 22.05, trixie = 24.11, forky = 26.05.
+# No registry needed. Both targets share the `common` stage (users, munge, client, jwt plugin).
 ARG BASE_IMAGE=datamonkey/base:bookworm
 FROM ${BASE_IMAGE} AS common
 # Fixed ids, so files on the shared volumes (munge key, jwt key, job directories) mean the same

@@ -4,7 +4,8 @@
 #   run      `make run` as a newcomer runs it: a fresh clone of this repository's HEAD, no .env and
 #            no environment but PATH and HOME (the embedded LocalScheduler, default relative stores)
 #   dev      `make dev`: the local Slurm cluster + the service, run in the background here
-#   compose  `make start` / `make stop`: the docker compose stack (two compute nodes)
+#   compose  `make start` / `make stop`: the docker compose stack (two compute nodes), its Slurm
+#            images from the Debian suite SLURM_SUITE (environment, else .env, else bookworm)
 # Used by .ci/run; safe to run by hand (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +55,10 @@ dev)
     run_readme_example SlurmRestScheduler
     ;;
 compose)
-    trap 'make stop' EXIT
-    make start
+    suite=${SLURM_SUITE:-$(sed -n 's/^SLURM_SUITE=//p' .env 2>/dev/null | tail -n1 | grep . || echo bookworm)}
+    echo "check-stack: compose stack, Slurm images from Debian $suite (SLURM_SUITE)"
+    trap 'make stop SLURM_SUITE="$suite"' EXIT
+    make start SLURM_SUITE="$suite"
     run_readme_example SlurmRestScheduler
     ;;
 *)

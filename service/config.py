@@ -37,7 +37,7 @@ class Settings:
     JOB_TRACKER_LOCATION: Path = Path("data/job-tracker")
     SCHEDULER_TYPE: str = "LocalScheduler"
     SLURM_REST_URL: str = "http://127.0.0.1:6820"
-    SLURM_REST_API_PATH: str = "/slurm/v0.0.38"
+    SLURM_REST_API_PATH: str = "auto"  # "auto": the newest version slurmrestd serves that we support
     SLURM_REST_SUBMIT_API_PATH: str = ""
     SLURM_QUEUE_NAME: str = "debug"
     SLURM_JWT_KEY_PATH: str = ""
@@ -138,8 +138,10 @@ class Settings:
         from service.schedulers.slurm_rest.adapters import UnsupportedApiVersion, version_of_path
 
         try:
-            version_of_path(self.SLURM_REST_API_PATH, "SLURM_REST_API_PATH")
-            version_of_path(self.slurm_submit_api_path, "SLURM_REST_SUBMIT_API_PATH")
+            for name, path in (("SLURM_REST_API_PATH", self.SLURM_REST_API_PATH),
+                               ("SLURM_REST_SUBMIT_API_PATH", self.slurm_submit_api_path)):
+                if path != "auto":
+                    version_of_path(path, name)
         except UnsupportedApiVersion as exc:
             raise ConfigError(str(exc)) from None
 

@@ -61,6 +61,9 @@ def get_health(**_params):
     body = {"status": HEALTHY if healthy else UNHEALTHY, "details": details, "scheduler": settings.SCHEDULER_TYPE}
     if reasons:
         body["reasons"] = reasons
+    backend = wired.scheduler.describe()
+    if backend:
+        body["backend"] = backend
     return body, 200 if healthy else 503
 
 

@@ -103,5 +103,10 @@ class Scheduler(abc.ABC):
         """The backend's own components by name (e.g. slurmrestd, slurmctld); empty: nothing to check."""
         return {}
 
+    def describe(self) -> dict[str, str]:
+        """What the backend runs on, for GET /health (e.g. Slurm's release and REST API version);
+        public, so never URLs or paths. Empty: nothing to say."""
+        return {}
+
     def shutdown(self) -> None:
         """Release threads and connections at exit."""

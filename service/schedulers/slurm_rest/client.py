@@ -24,6 +24,7 @@ from service import metrics
 from service.errors import Unauthorized
 from service.schedulers.base import ClusterCredentials, SchedulerUnavailable
 from service.schedulers.slurm_rest.adapters.base import RestAdapter, SlurmError
+from service.schedulers.slurm_rest.discovery import OPENAPI_PATH, ApiVersion
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,30 @@ class TokenRefused(SlurmRestError):
 class SlurmRestClient:
     """requests.Session + the JWT manager's headers, relative to one API base path."""
 
-    def __init__(self, base_url: str, api_path: str, adapter: RestAdapter, jwt, session: requests.Session | None = None,
-                 timeout=TIMEOUT):
-        self.base = base_url.rstrip("/") + "/" + api_path.strip("/")
-        self.adapter = adapter
+    def __init__(self, base_url: str, api: ApiVersion, jwt, session: requests.Session | None = None, timeout=TIMEOUT):
+        self.root = base_url.rstrip("/")
+        self.api = api
         self.jwt = jwt
         self.session = session or requests.Session()
         self.timeout = timeout
+
+    @property
+    def adapter(self) -> RestAdapter:
+        """This client's API version adapter; with SLURM_REST_API_PATH=auto the first use reads
+        slurmrestd's OpenAPI document (SchedulerUnavailable when that fails; discovery.py)."""
+        return self.api.adapter(self._read_openapi)
+
+    def _read_openapi(self) -> Any:
+        response = self._send("GET", OPENAPI_PATH, None, versioned=False)
+        if response.status_code != 200:  # a refused token: 401, or 22.05's fast 500
+            self.jwt.refresh_now()
+            response = self._send("GET", OPENAPI_PATH, None, versioned=False)
+        metrics.count_slurmrestd_call("GET", OPENAPI_PATH, "ok" if response.status_code == 200 else "http_error")
+        document = self.json(response) if response.status_code == 200 else None
+        if document is None:
+            raise SchedulerUnavailable(f"slurmrestd at {self.root} answered HTTP {response.status_code} to "
+                                       f"GET {OPENAPI_PATH}, so its REST API version is unknown")
+        return document
 
     def request(self, method: str, path: str, *, expect=(200,), credentials: ClusterCredentials | None = None,
                 resend: bool = True, **kwargs: Any) -> requests.Response:
@@ -70,6 +88,7 @@ class SlurmRestClient:
         `resend=False`: after a refused service token, refresh it and raise TokenRefused."""
         headers = ({"X-SLURM-USER-NAME": credentials.user, "X-SLURM-USER-TOKEN": credentials.token}
                    if credentials else None)
+        self.api.adapter(self._read_openapi)  # the version first: SchedulerUnavailable when unknowable
         response = self._send(method, path, headers, **kwargs)
         refused = self._refused(method, path, response, expect)
         if credentials and refused:
@@ -92,13 +111,16 @@ class SlurmRestClient:
         detail = "; ".join(str(e) for e in errors) or (response.text or "").strip()[:300] or "no body"
         return kind(f"slurmrestd {method} {path}: HTTP {response.status_code}: {detail}", response.status_code, errors)
 
-    def _send(self, method: str, path: str, headers: dict[str, str] | None, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, headers: dict[str, str] | None, versioned: bool = True,
+              **kwargs: Any) -> requests.Response:
+        """One HTTP call; `versioned` paths are relative to the API version's base path."""
+        url = self.root + (self.api.path if versioned else "") + path
         try:
             kwargs.setdefault("timeout", self.timeout)
-            return self.session.request(method, self.base + path, headers=headers or self.jwt.headers(), **kwargs)
+            return self.session.request(method, url, headers=headers or self.jwt.headers(), **kwargs)
         except requests.RequestException as exc:
             metrics.count_slurmrestd_call(method, path, "unreachable")
-            raise SchedulerUnavailable(f"slurmrestd at {self.base} is unreachable: {type(exc).__name__}") from exc
+            raise SchedulerUnavailable(f"slurmrestd at {self.root} is unreachable: {type(exc).__name__}") from exc
 
     def _refused(self, method: str, path: str, response: requests.Response, expect) -> bool:
         """Count this call by outcome (service/metrics.py); True when it failed authentication."""

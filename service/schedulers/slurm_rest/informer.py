@@ -93,8 +93,8 @@ class JobInformer:
         full = full or self._update_time is None or self._polls % FULL_RELIST_EVERY == 0
         params = {} if full else {"update_time": self._update_time}
         self._polls += 1
-        adapter = self.client.adapter
         try:
+            adapter = self.client.adapter
             response = self.client.request("GET", adapter.jobs_path, params=params, expect=(200, 304))
         except (SchedulerUnavailable, SlurmRestError) as exc:
             if self.last_error != str(exc):

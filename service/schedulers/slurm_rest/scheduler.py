@@ -52,7 +52,8 @@ from service.schedulers.base import (
     SchedulerUnavailable,
 )
 from service.schedulers.health_cache import HealthCache
-from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest, adapter_for_path
+from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest
+from service.schedulers.slurm_rest.discovery import ApiVersion, NoSupportedVersion
 from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, TokenRefused, is_outage
 from service.schedulers.slurm_rest.informer import JobInformer
 from service.schedulers.slurm_rest.script import build_script
@@ -110,11 +111,11 @@ class SlurmRestScheduler(Scheduler):
         self.username = username
         self.jwt = jwt
         self._clock = clock
-        self.client = SlurmRestClient(base_url, api_path, adapter_for_path(api_path), jwt, session)
-        submit_api_path = submit_api_path or api_path
-        self.submit_client = SlurmRestClient(base_url, submit_api_path,
-                                             adapter_for_path(submit_api_path, "SLURM_REST_SUBMIT_API_PATH"),
-                                             jwt, session)
+        api = ApiVersion(api_path)
+        self.client = SlurmRestClient(base_url, api, jwt, session)
+        submit_api = api if submit_api_path in ("", api_path) else ApiVersion(submit_api_path,
+                                                                              "SLURM_REST_SUBMIT_API_PATH")
+        self.submit_client = SlurmRestClient(base_url, submit_api, jwt, session)
         self.informer = JobInformer(self.client, poll_secs, NAME_PREFIX, clock=clock)
         self.informer.add_handler(_log_change)
         self._lock = threading.Lock()
@@ -122,6 +123,8 @@ class SlurmRestScheduler(Scheduler):
         self._submitted: dict[str, float] = {}
         self.pings = HealthCache(self._ping, max_age_s=HEALTH_CACHE_S, first_wait_s=HEALTH_FIRST_WAIT_S,
                                  name="slurmrestd ping", clock=clock)
+        #: Slurm's release as the last ping's `meta` reported it ('' until then).
+        self.release = ""
         self.work_root = work_root
         if work_root is not None:
             access = workdirs.reachable(work_root, username)
@@ -335,9 +338,12 @@ class SlurmRestScheduler(Scheduler):
         return checks
 
     def _ping(self) -> dict[str, ComponentHealth]:
-        adapter = self.client.adapter
         try:
+            adapter = self.client.adapter
             response = self.client.request("GET", adapter.ping_path, timeout=HEALTH_TIMEOUT)
+        except NoSupportedVersion as exc:
+            return {"slurmrestd": ComponentHealth(UNHEALTHY, "slurmrestd serves no REST API version this "
+                                                             "service supports", str(exc))}
         except SchedulerUnavailable as exc:
             if isinstance(exc.__cause__, requests.ReadTimeout):
                 return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
@@ -350,10 +356,18 @@ class SlurmRestScheduler(Scheduler):
             return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
                 UNHEALTHY, f"slurmrestd answered HTTP {exc.status}: slurmctld unreachable, or the service's "
                            "token refused", str(exc))}
-        if adapter.ping_ok(self.client.json(response) or {}):
+        body = self.client.json(response) or {}
+        self.release = adapter.parse_release(body) or self.release
+        if adapter.ping_ok(body):
             return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(HEALTHY)}
         return {"slurmrestd": ComponentHealth(HEALTHY),
                 "slurmctld": ComponentHealth(UNHEALTHY, "ping: a controller is not UP", response.text[:300])}
+
+    def describe(self) -> dict[str, str]:
+        """Slurm's release (from the last ping) and the REST API version in use, once known."""
+        adapter = self.client.api.known
+        return {**({"slurm_release": self.release} if self.release else {}),
+                **({"slurm_api_version": adapter.version} if adapter else {})}
 
     def _listing_health(self) -> ComponentHealth:
         synced_at, error = self.informer.synced_at, self.informer.last_error

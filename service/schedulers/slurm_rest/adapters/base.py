@@ -113,3 +113,12 @@ class RestAdapter(abc.ABC):
     @abc.abstractmethod
     def ping_ok(self, body: Mapping[str, Any]) -> bool:
         """GET /ping → every listed controller answers UP."""
+
+    @staticmethod
+    def parse_release(body: Any) -> str:
+        """Slurm's release ("24.11.5") from any response's `meta` ('' when absent): 22.05 spells
+        the key `Slurm`, 23.02+ `slurm`."""
+        meta = body.get("meta") if isinstance(body, Mapping) else None
+        slurm = (meta.get("slurm") or meta.get("Slurm")) if isinstance(meta, Mapping) else None
+        release = slurm.get("release") if isinstance(slurm, Mapping) else None
+        return release if isinstance(release, str) else ""

@@ -37,17 +37,18 @@ RAW_PENDING = {**RAW_FAILED, "job_id": 12, "job_state": "PENDING", "state_reason
 
 
 def test_registry_and_version_picking():
-    assert ADAPTERS == {"v0.0.37": V0037Adapter, "v0.0.38": V0038Adapter, "v0.0.39": V0039Adapter,
-                        "v0.0.40": V0040Adapter, "v0.0.41": V0041Adapter}
+    assert sorted(ADAPTERS) == [f"v0.0.{n}" for n in range(37, 46)]  # 22.05 (37, 38) … 26.05 (42–45)
+    assert all(ADAPTERS[version].version == version for version in ADAPTERS)
     assert issubclass(V0038Adapter, V0037Adapter)  # one 22.05 wire format, shared by subclassing
     assert issubclass(V0041Adapter, V0040Adapter) and issubclass(V0040Adapter, V0039Adapter)
     assert issubclass(V0039Adapter, V0038Adapter)
     assert adapter_for_path("/slurm/v0.0.38").version == "v0.0.38"
     assert adapter_for_path("/slurm/v0.0.37/").version == "v0.0.37"
     assert adapter_for_path("/slurm/v0.0.41").version == "v0.0.41"
+    assert adapter_for_path("/slurm/v0.0.45").version == "v0.0.45"
 
 
-@pytest.mark.parametrize("path", ["/slurm/v0.0.42", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])
+@pytest.mark.parametrize("path", ["/slurm/v0.0.46", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])
 def test_unsupported_version_is_a_clear_error(path):
     with pytest.raises(UnsupportedApiVersion, match="SLURM_REST_API_PATH") as caught:
         adapter_for_path(path)

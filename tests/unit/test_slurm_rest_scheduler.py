@@ -500,8 +500,8 @@ def test_config_refuses_an_unsupported_api_version_at_start_up():
     from service.config import ConfigError, Settings
 
     env = {"SCHEDULER_TYPE": "SlurmRestScheduler", "SLURM_JWT_KEY_PATH": "/k", "SLURM_JWT_USERNAME": "dm"}
-    with pytest.raises(ConfigError, match="SLURM_REST_API_PATH.*v0.0.42.*supported: v0.0.37, v0.0.38"):
-        Settings.from_mapping({**env, "SLURM_REST_API_PATH": "/slurm/v0.0.42"})
+    with pytest.raises(ConfigError, match="SLURM_REST_API_PATH.*v0.0.46.*supported: v0.0.37, v0.0.38"):
+        Settings.from_mapping({**env, "SLURM_REST_API_PATH": "/slurm/v0.0.46"})
     with pytest.raises(ConfigError, match="SLURM_REST_SUBMIT_API_PATH"):
         Settings.from_mapping({**env, "SLURM_REST_SUBMIT_API_PATH": "/slurm/v0.0.36"})
     assert Settings.from_mapping({**env, "SLURM_POLL_SECS": "2"}).SLURM_POLL_SECS == 2

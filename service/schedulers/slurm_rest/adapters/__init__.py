@@ -19,6 +19,10 @@ from service.schedulers.slurm_rest.adapters.v0_0_38 import V0038Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_39 import V0039Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_40 import V0040Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_42 import V0042Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_43 import V0043Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_44 import V0044Adapter
+from service.schedulers.slurm_rest.adapters.v0_0_45 import V0045Adapter
 
 __all__ = ["ADAPTERS", "RestAdapter", "SlurmError", "SlurmJob", "SubmitRequest", "SubmitResult",
            "UnsupportedApiVersion", "adapter_for_path", "version_of_path"]
@@ -30,6 +34,10 @@ ADAPTERS: dict[str, type[RestAdapter]] = {
     V0039Adapter.version: V0039Adapter,
     V0040Adapter.version: V0040Adapter,
     V0041Adapter.version: V0041Adapter,
+    V0042Adapter.version: V0042Adapter,
+    V0043Adapter.version: V0043Adapter,
+    V0044Adapter.version: V0044Adapter,
+    V0045Adapter.version: V0045Adapter,
 }
 
 _PATH = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/?$")

@@ -1,0 +1,18 @@
+"""REST API v0.0.42 (Slurm 24.11; also served by 25.05–26.05): v0.0.41's wire format for everything we send
+and read.
+
+Read from the live daemon (Debian trixie's Slurm 24.11.5 and forky's 26.05.5, `GET /openapi/v3`, recorded
+by scripts/capture-slurm-fixtures.sh into tests/fixtures/slurmrestd/): the submit request keeps `job`
+(`environment` a string array, `memory_per_node`/`time_limit` as `*_no_val_struct`, `cpus_per_task` an
+integer), `job_state` is a list, `exit_code` the verbose object, the listing still takes `update_time` and
+answers `last_update`. The ping entry adds `responding` and `primary` beside `pinged`/`mode`; v0.0.39's
+ping check prefers `responding` already.
+"""
+
+from __future__ import annotations
+
+from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
+
+
+class V0042Adapter(V0041Adapter):
+    version = "v0.0.42"

@@ -77,8 +77,11 @@ test-browser: system install  ## Headless Chromium: Swagger UI + a FEL job's rep
 
 STACK_URL ?= http://127.0.0.1:9300/api/v1
 STACK_SCHEDULER ?=
+# a compose stack's compute-node container: the direct HyPhy run and the /health, /methods checks use it
+STACK_NODE ?=
 test-stack: install  ## The README's curl example, verbatim, against a running stack (STACK_URL); see scripts/check-stack.sh
-	DATAMONKEY_STACK_URL=$(STACK_URL) DATAMONKEY_STACK_SCHEDULER=$(STACK_SCHEDULER) $(PY) -m pytest -q tests/stack
+	DATAMONKEY_STACK_URL=$(STACK_URL) DATAMONKEY_STACK_SCHEDULER=$(STACK_SCHEDULER) DATAMONKEY_STACK_NODE=$(STACK_NODE) \
+		$(PY) -m pytest -q tests/stack
 
 bench: system install  ## Benchmarks print measured ratios (see README)
 	$(PY) benchmarks/tracker_scale.py

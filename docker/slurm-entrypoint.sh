@@ -135,6 +135,9 @@ compute)
     if [[ -n ${JOB_WORK_LOCATION:-} ]]; then
         mkdir -p "$JOB_WORK_LOCATION"
         chown "$JOB_USER:$JOB_USER" "$JOB_WORK_LOCATION"
+        # this image's HyPhy capabilities (collected at build) for the service's method registry
+        sh /usr/local/bin/hyphy-capabilities.sh --copy /usr/local/share/datamonkey/hyphy-capabilities \
+            "$JOB_WORK_LOCATION/.hyphy"
     fi
     start_munge
     /usr/sbin/slurmd -D -f "$CONF_DIR/slurm.conf" -N "$(hostname -s)" &

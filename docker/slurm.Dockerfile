@@ -33,6 +33,10 @@ FROM common AS compute
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends slurmd hyphy-pt \
  && rm -rf /var/lib/apt/lists/*
+# What this image's HyPhy offers (version, every analysis' --help), collected once per image;
+# published into the shared job volume at node start for the service's method registry.
+COPY scripts/hyphy-capabilities.sh /usr/local/bin/hyphy-capabilities.sh
+RUN sh /usr/local/bin/hyphy-capabilities.sh /usr/local/share/datamonkey/hyphy-capabilities
 COPY scripts/lib/slurm-conf.sh /usr/local/lib/datamonkey/slurm-conf.sh
 COPY docker/slurm-entrypoint.sh /usr/local/bin/slurm-entrypoint.sh
 EXPOSE 6818

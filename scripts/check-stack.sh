@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 port=${SERVICE_DATAMONKEY_PORT:-$(sed -n 's/^SERVICE_DATAMONKEY_PORT=//p' .env 2>/dev/null | tail -n1 | grep . || echo 9300)}
 api=http://127.0.0.1:$port/api/v1
 
-run_readme_example() {
-    make test-stack STACK_URL="$api" STACK_SCHEDULER="$1"
+run_readme_example() {  # SCHEDULER [NODE]
+    make test-stack STACK_URL="$api" STACK_SCHEDULER="$1" STACK_NODE="${2:-}"
 }
 
 # serve_in_background DIR COMMAND...: run COMMAND in DIR in its own process group (so the service
@@ -59,7 +59,8 @@ compose)
     echo "check-stack: compose stack, Slurm images from Debian $suite (SLURM_SUITE)"
     trap 'make stop SLURM_SUITE="$suite"' EXIT
     make start SLURM_SUITE="$suite"
-    run_readme_example SlurmRestScheduler
+    project=$([[ $suite == bookworm ]] && echo datamonkey || echo "datamonkey-$suite")
+    run_readme_example SlurmRestScheduler "${project}_c1_1"  # FEL compared with a direct run on c1
     ;;
 *)
     echo "usage: $0 run|dev|compose" >&2

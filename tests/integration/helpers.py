@@ -181,14 +181,24 @@ def kill_leftover_runners(work_roots: Iterable[Path]) -> None:
                 pass
 
 
-def assert_same_as_direct_fel(result: dict[str, Any], alignment: Path, tmp_path: Path) -> None:
-    """FEL's site table in `result` equals a bare `hyphy fel` run on a copy of `alignment`."""
+def assert_same_as_direct_fel(result: dict[str, Any], alignment: Path, tmp_path: Path, node: str = "") -> None:
+    """FEL's site table in `result` equals a bare `hyphy fel` run on a copy of `alignment`: on this
+    host, or in the docker container `node` (a compose stack's compute node: the HyPhy that ran the job)."""
     copy = tmp_path / alignment.name
     shutil.copy(alignment, copy)
     output = tmp_path / "direct.FEL.json"
-    argv = [hyphy.pick_binary(), "CPU=1", "fel", "--alignment", str(copy), "--output", str(output)]
+    if node:
+        inside = "/tmp/direct-fel"
+        subprocess.run(["docker", "exec", node, "mkdir", "-p", inside], check=True)
+        subprocess.run(["docker", "cp", str(copy), f"{node}:{inside}/{copy.name}"], check=True)
+        argv = ["docker", "exec", "-w", inside, node, hyphy.pick_binary(), "CPU=1", "fel",
+                "--alignment", f"{inside}/{copy.name}", "--output", f"{inside}/{output.name}"]
+    else:
+        argv = [hyphy.pick_binary(), "CPU=1", "fel", "--alignment", str(copy), "--output", str(output)]
     run = subprocess.run(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, f"direct FEL failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr}"
+    if node:
+        subprocess.run(["docker", "cp", f"{node}:/tmp/direct-fel/{output.name}", str(output)], check=True)
     ours, theirs = result["MLE"], json.loads(output.read_text())["MLE"]
     assert ours["headers"] == theirs["headers"]
     for partition, rows in theirs["content"].items():

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: system install run dev start stop test test-unit test-integration test-browser test-stack bench bench-slurm postman clean
+.PHONY: system install run dev images start stop test test-unit test-integration test-browser test-stack bench bench-slurm postman clean
 
 system:  ## Debian packages (HyPhy, python3-venv) when missing
 	@bash scripts/bootstrap.sh
@@ -38,12 +38,15 @@ START_TIMEOUT ?= 300
 STACK_PROJECTS = docker ps -a --filter label=com.docker.compose.project --format '{{.Label "com.docker.compose.project"}}' \
 	| sort -u | grep -E '^datamonkey(-[a-z]+)?$$' || true
 
-start:  ## Docker engine + local base images + the compose stack for SLURM_SUITE, built and up; waits until the service is healthy
+images:  ## Docker engine + local base images + the compose stack's images for SLURM_SUITE (cached per suite)
 	@[[ "$(SLURM_SUITE)" =~ ^[a-z]+$$ ]] || { echo "SLURM_SUITE: bad suite '$(SLURM_SUITE)'"; exit 2; }
 	bash scripts/docker-engine.sh start
 	bash scripts/base-image.sh bookworm
 	bash scripts/base-image.sh $(SLURM_SUITE)
 	bash scripts/docker-build-context.sh docker/.build
+	$(COMPOSE) build -q
+
+start: images  ## The compose stack for SLURM_SUITE, built and up; waits until the service is healthy
 	@# one stack at a time: the stacks share the service port and the cluster subnet
 	@for project in $$($(STACK_PROJECTS)); do \
 		[[ $$project == $(COMPOSE_PROJECT) ]] || { echo "stopping the $$project stack"; SLURM_SUITE=$(SLURM_SUITE) docker-compose -p $$project down; }; \

@@ -6,8 +6,15 @@ start`); with DATAMONKEY_REQUIRE_SLURM=1 (CI) an unusable cluster is an error in
 job directories live under a world-traversable directory (pytest's own tmp dirs are 0700 for
 root), and the service chowns each job directory to that user (see slurm_rest/scheduler.py).
 
+The tests are version-neutral: whichever Slurm runs (`SLURM_SUITE=bookworm|trixie|forky
+scripts/local-slurm.sh start`: 22.05, 24.11 or 26.05), the REST API version is the one the service
+itself would pick (`discovery.newest_supported` of slurmrestd's GET /openapi/v3), and Slurm is read
+and written directly through that version's adapter (`ADAPTER`), so helpers return the service's
+neutral `SlurmJob` objects, never a version's raw bodies.
+
 The helpers that stop or restart daemons act only on the pid files in /run/datamonkey-slurm and
-bring the cluster back with the idempotent `scripts/local-slurm.sh start`.
+bring the cluster back with the idempotent `scripts/local-slurm.sh start` (which restarts the suite
+that runs).
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from service.schedulers.slurm_rest.adapters import ADAPTERS, RestAdapter, SlurmJob, SubmitRequest
+from service.schedulers.slurm_rest.discovery import OPENAPI_PATH, newest_supported, served_versions
 from tests.conftest import store_settings
 from tests.integration.helpers import INTEGRATION, services
 
 REST_URL = "http://127.0.0.1:6820"
-API = "/slurm/v0.0.38"
 KEY = Path("/var/lib/datamonkey-slurm/jwt_hs256.key")
 RUN_DIR = Path("/run/datamonkey-slurm")
 CTLD_STATE = Path("/var/lib/datamonkey-slurm/ctld")
@@ -56,18 +64,43 @@ def rest_headers() -> dict[str, str]:
     return {"X-SLURM-USER-NAME": USER, "X-SLURM-USER-TOKEN": token()}
 
 
-def cluster_answers() -> str:
-    """'' when slurmrestd accepts a token signed with the key file, else why not."""
+def discover_api() -> tuple[str, RestAdapter | None, str]:
+    """(API path, its adapter, '') for the version the service would speak with this slurmrestd
+    (the newest it serves that has an adapter), else ('', None, why not)."""
     try:
         key = KEY.read_bytes()
     except OSError as exc:
-        return f"no readable Slurm JWT key at {KEY} ({exc.strerror})"
+        return "", None, f"no readable Slurm JWT key at {KEY} ({exc.strerror})"
+    headers = {"X-SLURM-USER-NAME": USER, "X-SLURM-USER-TOKEN": token(key=key)}
     try:
-        response = requests.get(f"{REST_URL}{API}/ping", timeout=5,
-                                headers={"X-SLURM-USER-NAME": USER, "X-SLURM-USER-TOKEN": token(key=key)})
+        response = requests.get(f"{REST_URL}{OPENAPI_PATH}", timeout=30, headers=headers)
+    except requests.RequestException as exc:
+        return "", None, f"slurmrestd does not answer on {REST_URL} ({type(exc).__name__})"
+    if response.status_code != 200:
+        return "", None, f"slurmrestd answered GET {OPENAPI_PATH} with {response.status_code}"
+    served = served_versions(response.json())
+    version = newest_supported(served)
+    if version is None:
+        return "", None, f"slurmrestd serves REST API {sorted(served)}, none of which has an adapter"
+    return f"/slurm/{version}", ADAPTERS[version](), ""
+
+
+#: The REST API path (`/slurm/v0.0.45` on 26.05) and adapter of the running cluster ('' / None
+#: when there is none: every live test is skipped then).
+API, ADAPTER, _NO_API = discover_api()
+
+
+def cluster_answers() -> str:
+    """'' when slurmrestd accepts a token signed with the key file, else why not."""
+    if _NO_API:
+        return _NO_API
+    try:
+        response = requests.get(f"{REST_URL}{API}/ping", timeout=5, headers=rest_headers())
     except requests.RequestException as exc:
         return f"slurmrestd does not answer on {REST_URL} ({type(exc).__name__})"
-    return "" if response.status_code == 200 else f"slurmrestd ping answered {response.status_code}"
+    if response.status_code != 200:
+        return f"slurmrestd ping answered {response.status_code}"
+    return "" if ADAPTER.ping_ok(response.json()) else f"slurmctld does not answer slurmrestd's ping: {response.text}"
 
 
 WHY_NOT = cluster_answers()
@@ -116,41 +149,65 @@ def shutdown(app) -> None:
     services(app).scheduler.shutdown()
 
 
-# -- reading Slurm directly (not through the service) -------------------------------------------
-def slurm_jobs() -> list[dict[str, Any]]:
+# -- reading Slurm directly (not through the service), through the service's own adapter -----------
+def slurm_jobs() -> list[SlurmJob]:
     response = _READS.get(f"{REST_URL}{API}/jobs", headers=rest_headers(), timeout=30)
     response.raise_for_status()
-    return response.json()["jobs"]
+    return ADAPTER.parse_jobs(response.json())
 
 
-def slurm_jobs_named(name: str) -> list[dict[str, Any]]:
-    return [j for j in slurm_jobs() if j["name"] == name]
+def slurm_jobs_named(name: str) -> list[SlurmJob]:
+    return [j for j in slurm_jobs() if j.name == name]
 
 
-def slurm_job(slurm_id: int) -> dict[str, Any] | None:
+def _raw_job(slurm_id: int) -> dict[str, Any] | None:
     response = _READS.get(f"{REST_URL}{API}/job/{int(slurm_id)}", headers=rest_headers(), timeout=30)
     if response.status_code != 200:
         return None
-    jobs = response.json().get("jobs") or []
+    jobs = [j for j in response.json().get("jobs") or [] if j.get("job_id") == int(slurm_id)]
     return jobs[0] if jobs else None
+
+
+def slurm_job(slurm_id: int) -> SlurmJob | None:
+    raw = _raw_job(slurm_id)
+    return None if raw is None else ADAPTER.parse_jobs({"jobs": [raw]})[0]
+
+
+def _plain(value: Any) -> int | None:
+    """A count as 22.05 spells it (an integer) or 23.02+ (`{set, infinite, number}`)."""
+    if isinstance(value, dict):
+        return value.get("number") if value.get("set") and not value.get("infinite") else None
+    return value
+
+
+def slurm_job_resources(slurm_id: int) -> tuple[int | None, int | None, int | None]:
+    """(cpus, memory_per_node MB, time_limit min) of Slurm's own record of the job (fields the
+    neutral SlurmJob does not carry; the same names in every REST API version)."""
+    raw = _raw_job(slurm_id)
+    assert raw is not None, f"Slurm does not know job {slurm_id}"
+    return _plain(raw.get("cpus")), _plain(raw.get("memory_per_node")), _plain(raw.get("time_limit"))
 
 
 def slurm_cancel(slurm_id: int) -> None:
     requests.delete(f"{REST_URL}{API}/job/{int(slurm_id)}", headers=rest_headers(), timeout=30)
 
 
+#: "Required node not available": right after a slurmctld restart, until slurmd registers
+NODE_NOT_AVAILABLE = 2068
+
+
 def submit_raw(name: str, script: str, cwd: str = "/tmp", time_limit_min: int = 5) -> int:
     """A job submitted straight to slurmrestd (not through the service); its Slurm id."""
-    body = {"job": {"name": name, "partition": cluster_env()["SLURM_QUEUE_NAME"], "current_working_directory": cwd,
-                    "environment": {"PATH": "/usr/bin:/bin"}, "standard_output": "/dev/null",
-                    "standard_error": "/dev/null", "cpus_per_task": 1, "memory_per_node": 100,
-                    "time_limit": time_limit_min},
-            "script": script}
-    response = requests.post(f"{REST_URL}{API}/job/submit", json=body, headers=rest_headers(), timeout=30)
-    # 2068 "Required node not available": right after a slurmctld restart, until slurmd registers
-    errors = response.json().get("errors") if response.status_code == 200 else None
-    assert response.status_code == 200 and all(e.get("error_code") == 2068 for e in errors or []), response.text
-    return int(response.json()["job_id"])
+    request = SubmitRequest(
+        name=name, partition=cluster_env()["SLURM_QUEUE_NAME"], current_working_directory=cwd,
+        environment={"PATH": "/usr/bin:/bin"}, standard_output="/dev/null", standard_error="/dev/null",
+        cpus_per_task=1, memory_per_node_mb=100, time_limit_min=time_limit_min, script=script)
+    response = requests.post(f"{REST_URL}{API}/job/submit", json=ADAPTER.submit_body(request), headers=rest_headers(),
+                             timeout=30)
+    assert response.status_code == 200, response.text
+    result = ADAPTER.parse_submit(response.json())
+    assert result.job_id is not None and all(e.code == NODE_NOT_AVAILABLE for e in result.errors), response.text
+    return result.job_id
 
 
 def slurm_ids(native_id: str) -> tuple[int, int]:
@@ -221,12 +278,13 @@ def wait_status(client, job_id: str, wanted: tuple[str, ...], deadline_s: float 
     return wait_for(poll, f"job {job_id} to become {'/'.join(wanted)}", deadline_s=deadline_s, interval_s=1.0)
 
 
-def wait_slurm_state(slurm_id: int, wanted: tuple[str, ...], deadline_s: float = 300) -> dict[str, Any]:
-    """Read Slurm directly until job `slurm_id` is in one of the `wanted` states."""
+def wait_slurm_state(slurm_id: int, wanted: tuple[str, ...], deadline_s: float = 300) -> SlurmJob:
+    """Read Slurm directly until job `slurm_id` is in one of the `wanted` states (the adapter's
+    state: the base state, or the flag that decides, e.g. REQUEUED)."""
     from tests.integration.helpers import wait_for
 
     def poll():
         job = slurm_job(slurm_id)
-        return job if job is not None and job["job_state"] in wanted else None
+        return job if job is not None and job.state in wanted else None
 
     return wait_for(poll, f"Slurm job {slurm_id} to become {'/'.join(wanted)}", deadline_s=deadline_s, interval_s=1.0)

@@ -36,19 +36,19 @@ def test_delete_cancels_the_running_slurm_job(app):
     slurm_id, _ = slurm_ids(record.native_id)
     try:
         wait_status(client, job["job_id"], ("running",), deadline_s=120)
-        assert slurm_job(slurm_id)["job_state"] == "RUNNING"
+        assert slurm_job(slurm_id).state == "RUNNING"
 
         response = client.delete(f"/api/v1/jobs/{job['job_id']}")
         assert response.status_code in (200, 204), response.text
 
         cancelled = wait_slurm_state(slurm_id, ("CANCELLED",), deadline_s=30)
-        assert cancelled["name"] == f"datamonkey-{job['job_id']}"
+        assert cancelled.name == f"datamonkey-{job['job_id']}"
         assert client.get(f"/api/v1/jobs/{job['job_id']}").status_code == 404
         assert services(app).jobs.tracker.get(job["job_id"]) is None
         assert not Path(record.workdir).exists()
     finally:
         current = slurm_job(slurm_id)
-        if current is not None and current["job_state"] in ("PENDING", "RUNNING"):
+        if current is not None and current.state in ("PENDING", "RUNNING"):
             from tests.integration.slurm_helpers import slurm_cancel
 
             slurm_cancel(slurm_id)
@@ -68,7 +68,7 @@ def test_cancel_stops_the_slurm_job_and_keeps_the_record(app):
         assert (kept["status"], kept["state"]) == ("error", "cancelled"), kept
     finally:
         current = slurm_job(slurm_id)
-        if current is not None and current["job_state"] in ("PENDING", "RUNNING"):
+        if current is not None and current.state in ("PENDING", "RUNNING"):
             from tests.integration.slurm_helpers import slurm_cancel
 
             slurm_cancel(slurm_id)

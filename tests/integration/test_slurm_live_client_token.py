@@ -52,13 +52,13 @@ def test_a_client_token_runs_the_job_as_the_client_and_can_cancel_it(app):
         assert done["status"] == "completed", done
         assert done["result"]["MLE"]["content"]["0"], "FEL wrote no site table"
         quick_slurm_id, _ = slurm_ids(services(app).jobs.tracker.get(quick_id).native_id)
-        assert slurm_job(quick_slurm_id)["user_name"] == CLIENT_USER
+        assert slurm_job(quick_slurm_id).user_name == CLIENT_USER
 
         wait_slurm_state(long_slurm_id, ("RUNNING",), deadline_s=120)
-        assert slurm_job(long_slurm_id)["user_name"] == CLIENT_USER
+        assert slurm_job(long_slurm_id).user_name == CLIENT_USER
         response = client.delete(f"/api/v1/jobs/{long_id}", headers=client_headers())
         assert response.status_code == 204, response.text
-        assert wait_slurm_state(long_slurm_id, ("CANCELLED",), deadline_s=30)["user_name"] == CLIENT_USER
+        assert wait_slurm_state(long_slurm_id, ("CANCELLED",), deadline_s=30).user_name == CLIENT_USER
     finally:
         requests.delete(f"{REST_URL}{API}/job/{long_slurm_id}", timeout=30,
                         headers={"X-SLURM-USER-NAME": CLIENT_USER, "X-SLURM-USER-TOKEN": token(user=CLIENT_USER)})

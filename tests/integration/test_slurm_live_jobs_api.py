@@ -18,7 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import ADH_NEXUS
 from tests.crash.server import ServiceProcess
 from tests.integration.helpers import wait_for
-from tests.integration.slurm_helpers import SLURM_LIVE, slurm_cancel, slurm_ids, slurm_job, slurm_settings
+from tests.integration.slurm_helpers import (
+    SLURM_LIVE,
+    slurm_cancel,
+    slurm_ids,
+    slurm_job,
+    slurm_job_resources,
+    slurm_settings,
+)
 
 pytestmark = SLURM_LIVE
 
@@ -65,7 +72,7 @@ def sse_events(response: requests.Response):
 def stop_in_slurm(native_id: str) -> None:
     slurm_id, _ = slurm_ids(native_id)
     current = slurm_job(slurm_id)
-    if current is not None and current["job_state"] in ("PENDING", "RUNNING"):
+    if current is not None and current.state in ("PENDING", "RUNNING"):
         slurm_cancel(slurm_id)
 
 
@@ -111,8 +118,8 @@ def test_progress_logs_follow_cancel_and_retry_with_more_resources(server):
         native_ids.append(attempt["native_id"])
         assert (attempt["attempts"], attempt["previous_job_ids"]) == (2, [job_id])
         assert attempt["resources"] == {"cpus": 2, "memory_mb": 2048, "time_limit_min": 30}
-        in_slurm = slurm_job(slurm_ids(attempt["native_id"])[0])
-        assert (in_slurm["cpus"], in_slurm["memory_per_node"], in_slurm["time_limit"]) == (2, 2048, 30), in_slurm
+        in_slurm = slurm_job_resources(slurm_ids(attempt["native_id"])[0])
+        assert in_slurm == (2, 2048, 30), in_slurm  # (cpus, memory_per_node, time_limit)
         assert job(server, job_id)["retried_as"] == attempt["job_id"]
         assert server.post("/methods/fel-result", json=body).json()["job_id"] == attempt["job_id"]
         wait_job(server, attempt["job_id"], lambda b: b["status"] == "running", "to run", deadline_s=120)

@@ -35,9 +35,9 @@ def test_job_over_its_time_limit_is_an_error_with_that_reason(app):
     record = services(app).jobs.tracker.get(job["job_id"])
     assert record.resources["time_limit_min"] == 1
     slurm_id, _ = slurm_ids(record.native_id)
-    assert slurm_job(slurm_id)["time_limit"] == 1  # what Slurm was actually asked for
+    assert slurm_job(slurm_id).time_limit == 1  # what Slurm was actually asked for
 
     final = wait_status(client, job["job_id"], ("completed", "error"), deadline_s=300)
     assert final["status"] == "error", describe(final)
     assert "1 min time limit" in final["error_message"], describe(final)
-    assert slurm_job(slurm_id)["job_state"] == "TIMEOUT"
+    assert slurm_job(slurm_id).state == "TIMEOUT"

@@ -90,7 +90,7 @@ def test_reused_slurm_ids_never_leak_into_old_jobs(tmp_path, work_root):
             assert got == expected, f"after the reset Slurm handed out {got}, expected {expected}"
         for job_id, (slurm_id, submit_time) in ids.items():
             impostor = slurm_job(slurm_id)
-            assert impostor["name"] == f"datamonkey-{job_id}" and impostor["submit_time"] != submit_time
+            assert impostor.name == f"datamonkey-{job_id}" and impostor.submit_time != submit_time
 
         # -- the service, polling through several listings that contain the impostors ----------
         deadline = time.monotonic() + 15
@@ -114,4 +114,4 @@ def test_reused_slurm_ids_never_leak_into_old_jobs(tmp_path, work_root):
         finally:
             start_cluster()
             shutdown(app)
-    assert not any(j["name"].startswith("reuse-filler") for j in slurm_jobs())
+    assert not any(j.name.startswith("reuse-filler") for j in slurm_jobs())

@@ -19,13 +19,25 @@ first component of jobs or in job if this field is not populated"). What changed
   `exit_code` is `v0.0.40_process_exit_code_verbose` (handled since v0.0.39).
 * the submit response adds `result` (`job_id`, `step_id`, `error_code`, `error`, `job_submit_user_msg`); a
   non-zero `result.error_code` not already in `errors` is reported as an error, like 22.05's 200-with-errors.
+* a submission Slurm queues with a "non-fatal" error (openapi/slurmctld's `nonfatal_errors`, since 23.11.1:
+  nodes busy or not available, held, partition configuration unavailable, QOS/accounting limits, ...) is a 200
+  with a job id, no `errors`, and the error only as a *warning* "Job submission resulted in non-zero return code:
+  <Slurm's error string>" (recorded live from 26.05.5 for cpus_per_task 9999: "Requested partition configuration
+  not available now", the job then pends forever with reason PartitionConfig; 22.05 reported the same as error
+  2015). `parse_submit` reports that warning as an error, with Slurm's code where the string is known.
 * ping stays `{hostname, pinged, latency, mode}`; errors stay `{description, error_number, error, source}`.
+* the listing's `update_time` query is read with Slurm's time-string parser, not as a number: an epoch is
+  refused (422, 9202 "Parsing of 1796483836 for timestamp failed", then 9000 "Rejecting request. Failure
+  parsing query."), as recorded live from Slurm 24.11.5's v0.0.40 and v0.0.41 (tests/fixtures/slurmrestd/24.11/
+  v0.0.4[01]/jobs_update_time_epoch.json). It takes "now-<N>seconds" and a local `YYYY-MM-DDTHH:MM:SS`;
+  `update_time_param` sends the former (no time zone to guess). v0.0.42 takes the epoch again.
 Paths are unchanged: GET /jobs (with `update_time`), GET and DELETE /job/{job_id}, POST /job/submit, GET /ping
 (the schema spells some with a trailing slash; slurmrestd matches path components, as 22.05 did for /ping).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,15 +53,34 @@ FINAL_FLAGS = ("SPECIAL_EXIT", "REVOKED")
 REQUEUE_FLAGS = ("REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
 
 
+#: What slurmrestd prefixes to a non-fatal submit error it reports as a warning of a 200.
+NONFATAL_SUBMIT_WARNING = "Job submission resulted in non-zero return code: "
+#: Slurm's error strings (slurm_errno.c) → codes, for the non-fatal errors whose code is known here.
+NONFATAL_SUBMIT_CODES = {
+    "Requested partition configuration not available now": 2015,  # 22.05 reported it as error 2015
+    "Requested nodes are busy": 2016,
+    "Job is in held state, pending scheduler release": 2042,  # 22.05: error 2042 for hold: true
+    "Required node not available (down, drained or reserved)": 2068,  # scheduler.TRANSIENT_SUBMIT_CODES
+}
+
+
 class V0040Adapter(V0039Adapter):
     version = "v0.0.40"
 
     def parse_submit(self, body: Mapping[str, Any]) -> SubmitResult:
         parsed = super().parse_submit(body)
+        errors = list(parsed.errors)
+        for warning in (body.get("warnings") if isinstance(body, Mapping) else None) or []:
+            text = str(warning.get("description") or "") if isinstance(warning, Mapping) else ""
+            if text.startswith(NONFATAL_SUBMIT_WARNING):
+                message = text[len(NONFATAL_SUBMIT_WARNING):].strip()
+                code = NONFATAL_SUBMIT_CODES.get(message)
+                if code is None or all(e.code != code for e in errors):
+                    errors.append(SlurmError(code=code, message=message, source=str(warning.get("source") or "")))
+        parsed = SubmitResult(job_id=parsed.job_id, errors=errors, user_message=parsed.user_message)
         result = body.get("result") if isinstance(body, Mapping) else None
         if not isinstance(result, Mapping):
             return parsed
-        errors = list(parsed.errors)
         code = _int(result.get("error_code"))
         if code and all(e.code != code for e in errors):
             errors.append(SlurmError(code=code, message=str(result.get("error") or ""), source="result"))
@@ -58,6 +89,14 @@ class V0040Adapter(V0039Adapter):
             errors=errors,
             user_message=parsed.user_message or str(result.get("job_submit_user_msg") or ""),
         )
+
+    def update_time_param(self, since: int, now: float) -> int | str:
+        """The `update_time` query value asking for changes after `since` (epoch seconds, the controller's
+        `last_update`), sent at our time `now`: "now-<N>seconds" with N = whole seconds from `since` to `now`.
+        With synchronised clocks slurmctld resolves it to `since` itself (its "now" is whole seconds too), the
+        value that gets "no change". Our clock ahead of slurmctld's only costs full listings; behind it by d
+        seconds, a change within d seconds after `since` waits for the informer's periodic full listing."""
+        return f"now-{max(0, math.floor(now) - int(since))}seconds"
 
     @staticmethod
     def _state(value: Any) -> str:

@@ -6,7 +6,8 @@ by scripts/capture-slurm-fixtures.sh into tests/fixtures/slurmrestd/): the submi
 (`environment` a string array, `memory_per_node`/`time_limit` as `*_no_val_struct`, `cpus_per_task` an
 integer), `job_state` is a list, `exit_code` the verbose object, the listing still takes `update_time` and
 answers `last_update`. The ping entry adds `responding` and `primary` beside `pinged`/`mode`; v0.0.39's
-ping check prefers `responding` already.
+ping check prefers `responding` already. `update_time` is an epoch number again (v0.0.40 and v0.0.41 refuse one,
+even on 24.11; see v0_0_40.py), so this adapter sends `last_update` as it is: no clock of ours involved.
 """
 
 from __future__ import annotations
@@ -16,3 +17,6 @@ from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
 
 class V0042Adapter(V0041Adapter):
     version = "v0.0.42"
+
+    def update_time_param(self, since: int, now: float) -> int | str:
+        return int(since)

@@ -107,16 +107,34 @@ def _refs(node: Any, found: set[str]) -> None:
             _refs(value, found)
 
 
+#: The operations the service uses (relative to /slurm/<version>): method → path.
+USED_OPERATIONS = {("post", "/job/submit"), ("get", "/jobs"), ("get", "/job/{job_id}"), ("delete", "/job/{job_id}"),
+                   ("get", "/ping")}
+
+
+def _undocumented(node: Any, parent: str = "") -> Any:
+    """A schema without its `description` texts (property *names* `description` are kept)."""
+    if isinstance(node, dict):
+        return {k: _undocumented(v, k) for k, v in node.items()
+                if not (k == "description" and isinstance(v, str) and parent != "properties")}
+    if isinstance(node, list):
+        return [_undocumented(v) for v in node]
+    return node
+
+
 def trim_openapi(record: dict, versions: list[str]) -> dict:
-    """Every path key (with its methods), the path items the service uses for `versions`, and the
-    schemas those reach (closure over $ref): what validates our requests and the recorded bodies."""
+    """Every path key (with its methods), the operations the service uses for `versions`, and the
+    schemas those reach (closure over $ref) without their description texts: what validates our
+    requests and the recorded bodies."""
     document = record["response"]["body"]
-    used = {"/job/submit", "/jobs", "/job/{job_id}", "/ping"}
-    operations = {}
+    operations: dict[str, dict] = {}
     for path, item in document["paths"].items():
         parts = path.rstrip("/").split("/")
-        if len(parts) > 2 and parts[1] == "slurm" and parts[2] in versions and "/" + "/".join(parts[3:]) in used:
-            operations[path] = item
+        if len(parts) > 2 and parts[1] == "slurm" and parts[2] in versions:
+            relative = "/" + "/".join(parts[3:])
+            for method, operation in item.items():
+                if (method, relative) in USED_OPERATIONS:
+                    operations.setdefault(path, {})[method] = operation
     schemas = document.get("components", {}).get("schemas", {})
     todo: set[str] = set()
     _refs(operations, todo)
@@ -133,11 +151,13 @@ def trim_openapi(record: dict, versions: list[str]) -> dict:
             "paths": {path: sorted(k for k in item if k in ("get", "post", "put", "delete", "patch"))
                       for path, item in document["paths"].items()},
             "operations": operations,
-            "components": {"schemas": dict(sorted(keep.items())),
+            "components": {"schemas": _undocumented(dict(sorted(keep.items()))),
                            "securitySchemes": document.get("components", {}).get("securitySchemes", {})}}
     response = {**record["response"], "body": body,
-                "trimmed": f"full document {len(json.dumps(document))} bytes, {len(document['paths'])} paths, "
-                           f"{len(schemas)} schemas; kept {len(keep)} schemas reachable from the operations above"}
+                "trimmed": record["response"].get("trimmed") or (
+                    f"full document {len(json.dumps(document))} bytes, {len(document['paths'])} paths, "
+                    f"{len(schemas)} schemas; kept the {len(keep)} schemas the operations above reach, without "
+                    f"their description texts")}
     return {**record, "response": response}
 
 

@@ -190,7 +190,31 @@ class FixedCapabilities:
         return self.capabilities
 
 
-class PublishedCapabilities:
+class _Refreshed:
+    """A capabilities source whose `current()` re-checks its origin (`_refresh`) at most once per
+    `check_every_s`: GET /methods and every job start ask, and must stay cheap."""
+
+    check_every_s: float
+    clock: Callable[[], float]
+    _lock: threading.Lock
+    _checked: float
+    _current: HyPhyCapabilities
+
+    def current(self) -> HyPhyCapabilities:
+        now = self.clock()
+        if now - self._checked < self.check_every_s:
+            return self._current
+        with self._lock:
+            if now - self._checked >= self.check_every_s:
+                self._checked = now
+                self._refresh()
+            return self._current
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+
+class PublishedCapabilities(_Refreshed):
     """The capabilities the compute nodes published in `directory`, re-read when it is replaced.
 
     At most one stat per `check_every_s`; a changed directory (new inode or mtime: the collector
@@ -214,16 +238,6 @@ class PublishedCapabilities:
                "there; offering only what HyPhy 2.5.46, the oldest supported, can do"
         return HyPhyCapabilities(ASSUMED.version, ASSUMED.source, ASSUMED.options, ASSUMED.listed, {"note": note})
 
-    def current(self) -> HyPhyCapabilities:
-        now = self.clock()
-        if now - self._checked < self.check_every_s:
-            return self._current
-        with self._lock:
-            if now - self._checked >= self.check_every_s:
-                self._checked = now
-                self._refresh()
-            return self._current
-
     def _refresh(self) -> None:
         try:
             stat = os.stat(self.directory)
@@ -244,7 +258,7 @@ class PublishedCapabilities:
         self._current = loaded
 
 
-class LocalBinaryCapabilities:
+class LocalBinaryCapabilities(_Refreshed):
     """What the local HyPhy binary offers, collected at construction and whenever the binary
     file changes (checked at most once per `check_every_s`)."""
 
@@ -260,18 +274,11 @@ class LocalBinaryCapabilities:
         self._key = _file_key(binary)
         self._current = collect_local(binary, self.analyses, self._key, collector)
 
-    def current(self) -> HyPhyCapabilities:
-        now = self.clock()
-        if now - self._checked < self.check_every_s:
-            return self._current
-        with self._lock:
-            if now - self._checked >= self.check_every_s:
-                self._checked = now
-                key = _file_key(self.binary)
-                if key != self._key:
-                    self._key = key
-                    self._current = collect_local(self.binary, self.analyses, key, self.collector)
-            return self._current
+    def _refresh(self) -> None:
+        key = _file_key(self.binary)
+        if key != self._key:
+            self._key = key
+            self._current = collect_local(self.binary, self.analyses, key, self.collector)
 
 
 def _file_key(path: str) -> tuple[int, int, int] | None:

@@ -103,6 +103,40 @@ def cluster_answers() -> str:
     return "" if ADAPTER.ping_ok(response.json()) else f"slurmctld does not answer slurmrestd's ping: {response.text}"
 
 
+def slurm_release() -> str:
+    """The running Slurm's release ("22.05.8", "26.05.5"), from a ping's `meta`."""
+    response = _READS.get(f"{REST_URL}{API}/ping", headers=rest_headers(), timeout=30)
+    return ADAPTER.parse_release(response.json())
+
+
+def release_at_least(major_minor: str) -> bool:
+    """The running Slurm is that release (MAJOR.MINOR) or newer."""
+    def key(release: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in release.split(".")[:2])
+    return key(slurm_release()) >= key(major_minor)
+
+
+def token_refused(response: requests.Response) -> bool:
+    """slurmrestd's answer to a ping with a token slurmctld refuses (wrong key, expired). 22.05: a
+    500. 26.05 (observed, v0.0.45): a 200 whose ping entry says `responding: false`, `status:
+    "Protocol authentication error"` (other endpoints answer 511 with error 1007)."""
+    if response.status_code != 200:
+        return response.status_code == 500 if not release_at_least("23.02") else response.status_code in (500, 511)
+    return not ADAPTER.ping_ok(response.json())
+
+
+def node_root() -> Path | None:
+    """The chroot the cluster's node runs in (`SLURM_SUITE=forky scripts/local-slurm.sh start`), or
+    None when it runs the machine's own Slurm: its HyPhy is the one jobs run."""
+    try:
+        suite = (RUN_DIR / "suite").read_text().strip()
+    except OSError:
+        return None
+    host = next((line.split("=", 1)[1].strip() for line in Path("/etc/os-release").read_text().splitlines()
+                 if line.startswith("VERSION_CODENAME=")), "")
+    return None if not suite or suite == host else Path("/var/lib/datamonkey-slurm-roots") / suite
+
+
 WHY_NOT = cluster_answers()
 if WHY_NOT and os.environ.get("DATAMONKEY_REQUIRE_SLURM") == "1":  # CI: a skip would hide a broken cluster
     raise RuntimeError(f"DATAMONKEY_REQUIRE_SLURM=1 but the local Slurm cluster is not usable: {WHY_NOT}")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ADH_NEXUS, upload_id
+from service import hyphy
+from tests.integration import helpers
 from tests.integration.helpers import assert_same_as_direct_fel, describe, fixture_id, services, start, wait_all
-from tests.integration.slurm_helpers import SLURM_LIVE, USER, build_slurm_app
+from tests.integration.slurm_helpers import SLURM_LIVE, USER, build_slurm_app, node_root
 
 pytestmark = SLURM_LIVE
 
@@ -34,7 +37,7 @@ def client(app):
     return app.test_client()
 
 
-def test_fel_on_slurm_equals_a_direct_hyphy_run(app, client, tmp_path):
+def test_fel_on_slurm_equals_a_direct_hyphy_run(app, client, tmp_path, monkeypatch):
     adh = upload_id(client, ADH_NEXUS, name="adh.nex")
     job = start(client, "fel", {"alignment": adh})
     final = wait_all(client, {"fel": ("fel", job["job_id"])}, deadline_s=900)["fel"]
@@ -49,6 +52,14 @@ def test_fel_on_slurm_equals_a_direct_hyphy_run(app, client, tmp_path):
     if os.geteuid() == 0:  # the service handed the job directory to the user jobs run as
         assert workdir.stat().st_uid == pwd.getpwnam(USER).pw_uid
 
+    root = node_root()
+    if root is not None:  # the node runs another suite's HyPhy (in its chroot): compare with that one
+        binary = hyphy.pick_binary()
+        wrapper = tmp_path / "hyphy-in-node-root"
+        wrapper.write_text(f"#!/bin/sh\nexec chroot {shlex.quote(str(root))} /bin/sh -c "
+                           f"'cd \"$0\" && exec \"$@\"' \"$PWD\" {shlex.quote(binary)} \"$@\"\n")
+        wrapper.chmod(0o755)
+        monkeypatch.setattr(helpers.hyphy, "pick_binary", lambda *args, **kwargs: str(wrapper))
     assert_same_as_direct_fel(final["result"], ADH_NEXUS, tmp_path)
 
 

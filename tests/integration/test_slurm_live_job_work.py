@@ -12,7 +12,15 @@ import shutil
 import pytest
 
 from tests.integration.helpers import describe, services, start
-from tests.integration.slurm_helpers import SLURM_LIVE, USER, build_slurm_app, fel_body, new_work_root, wait_status
+from tests.integration.slurm_helpers import (
+    SLURM_LIVE,
+    USER,
+    build_slurm_app,
+    fel_body,
+    new_work_root,
+    release_at_least,
+    wait_status,
+)
 
 pytestmark = SLURM_LIVE
 
@@ -39,7 +47,12 @@ def test_an_unreachable_job_work_location_is_reported_and_jobs_fail_as_predicted
         job = start(client, "fel", fel_body(client))
         final = wait_status(client, job["job_id"], ("completed", "error"), deadline_s=300)
         assert final["status"] == "error", describe(final)
-        assert "JobLaunchFailure" in final["error_message"], describe(final)
+        if release_at_least("26.05"):
+            # 26.05 (observed): the job ends FAILED with reason RaisedSignal:53, not JobLaunchFailure
+            assert "RaisedSignal" in final["error_message"], describe(final)
+            assert "before its script recorded an exit status" in final["error_message"], describe(final)
+        else:
+            assert "JobLaunchFailure" in final["error_message"], describe(final)
         assert services(app).jobs.tracker.get(job["job_id"]).native_id
     finally:
         services(app).scheduler.shutdown()

@@ -149,9 +149,11 @@ def launch_logging_hyphy(directory: Path, delay_s: float = 0) -> tuple[Path, Pat
     return wrapper, log
 
 
-def launches_per_job(log: Path) -> Counter:
-    """job id → how many times HyPhy was started in its directory."""
-    return Counter(Path(line.split()[0]).name for line in log.read_text().splitlines() if line.strip())
+def launches_per_job(log: Path, jobs_root: Path) -> Counter:
+    """job id → how many times HyPhy was started in its directory under `jobs_root` (the service's
+    own `--version`/`--help` probes of HyPhy's capabilities run elsewhere and do not count)."""
+    directories = (Path(line.split()[0]) for line in log.read_text().splitlines() if line.strip())
+    return Counter(d.name for d in directories if d.parent == jobs_root)
 
 
 # -- concurrent requests -------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def run_local(root: Path) -> dict[str, Any]:
     wrapper, launch_log = launch_logging_hyphy(root / "bin")
     server = ServiceProcess(root, local_settings(root, HYPHY_BINARY=str(wrapper), LOCAL_MAX_CONCURRENT_JOBS=2))
     try:
-        return scenario(server, [("fel", 1), ("slac", 8)], root / "job-tracker", lambda: launches_per_job(launch_log))
+        return scenario(server, [("fel", 1), ("slac", 8)], root / "job-tracker", lambda: launches_per_job(launch_log, root / "jobs"))
     finally:
         server.stop()
         kill_leftover_runners([root / "jobs"])
@@ -179,9 +179,9 @@ def run_slurm(root: Path) -> dict[str, Any]:
     def launches() -> Counter:
         """Per job id of ours: Slurm jobs named for it (Slurm's own list) or HyPhy launches, whichever is more."""
         cluster_ready()
-        in_slurm = Counter(j["name"].removeprefix("datamonkey-") for j in slurm_jobs()
-                           if j["name"].startswith("datamonkey-") and (work / j["name"].removeprefix("datamonkey-")).is_dir())
-        return in_slurm | launches_per_job(launch_log)
+        in_slurm = Counter(j.name.removeprefix("datamonkey-") for j in slurm_jobs()
+                           if j.name.startswith("datamonkey-") and (work / j.name.removeprefix("datamonkey-")).is_dir())
+        return in_slurm | launches_per_job(launch_log, work)
 
     server = ServiceProcess(root, settings)
     try:
@@ -267,7 +267,7 @@ def test_runner_started_but_not_recorded_is_not_started_again(tmp_path):
         server.start()
         final = wait_final(lambda job_id: server.get(f"/jobs/{job_id}").json(), jobs, deadline_s=300)
         assert all(body["status"] == "completed" for body in final.values()), final
-        assert launches_per_job(launch_log) == Counter({jobs[0]: 1, jobs[1]: 1})
+        assert launches_per_job(launch_log, tmp_path / "jobs") == Counter({jobs[0]: 1, jobs[1]: 1})
     finally:
         server.stop()
         if runner is not None and runner.poll() is None:

@@ -4,8 +4,9 @@ Authentication failures in Slurm 22.05 (reference §2): 401 only for missing hea
 that is expired, wrongly signed or for another user gets a **500** whose body is identical to
 the one for an unreachable slurmctld (`error_number` -1 from `slurm_load_*`), or 5005 "Zero
 Bytes were transmitted or received" on submit/cancel. Only the latency differs: a bad token is
-refused in milliseconds, a down slurmctld after ~9 s. So a 401, or a *fast* 500 with those codes,
-triggers one token refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one
+refused in milliseconds, a down slurmctld after ~9 s. Slurm 23.02+ (openapi/slurmctld: 24.11,
+26.05, recorded in tests/fixtures/slurmrestd/) says so plainly: 511 with error 1007 "Protocol
+authentication error". So a 401 or 511, or a *fast* 500 with those codes, triggers one token refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one
 retry of the same request, unless the caller asks for no resend (a job submission: a refused-looking
 500 may still have created the job, so the scheduler looks it up by name first): then TokenRefused.
 
@@ -28,8 +29,11 @@ from service.schedulers.slurm_rest.discovery import OPENAPI_PATH, ApiVersion
 
 log = logging.getLogger(__name__)
 
-#: Error codes a bad token produces (slurm_load_* → -1; submit/kill → 5005).
-AUTH_SUSPECT_CODES = frozenset({-1, 5005})
+#: Statuses that always mean a refused token (511: Slurm 23.02+).
+AUTH_FAILURE_STATUSES = frozenset({401, 511})
+#: Error codes a bad token produces in a 500 (22.05: slurm_load_* → -1, submit/kill → 5005;
+#: 1007 "Protocol authentication error" is 23.02+'s own code for it).
+AUTH_SUSPECT_CODES = frozenset({-1, 1007, 5005})
 #: A 500 slower than this is an unreachable slurmctld (~9 s), not a refused token (~10 ms).
 AUTH_FAILURE_MAX_S = 3.0
 #: (connect, read) seconds. slurmctld being down costs ~9-18 s per call.
@@ -71,7 +75,7 @@ class SlurmRestClient:
 
     def _read_openapi(self) -> Any:
         response = self._send("GET", OPENAPI_PATH, None, versioned=False)
-        if response.status_code != 200:  # a refused token: 401, or 22.05's fast 500
+        if response.status_code != 200:  # a refused token: 401/511, or 22.05's fast 500
             self.jwt.refresh_now()
             response = self._send("GET", OPENAPI_PATH, None, versioned=False)
         metrics.count_slurmrestd_call("GET", OPENAPI_PATH, "ok" if response.status_code == 200 else "http_error")
@@ -130,7 +134,7 @@ class SlurmRestClient:
         return outcome == "unauthorized"
 
     def _auth_failure(self, response: requests.Response) -> bool:
-        if response.status_code == 401:
+        if response.status_code in AUTH_FAILURE_STATUSES:
             return True
         if response.status_code != 500 or response.elapsed.total_seconds() > AUTH_FAILURE_MAX_S:
             return False

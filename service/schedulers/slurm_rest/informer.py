@@ -91,10 +91,10 @@ class JobInformer:
     def _poll(self, full: bool = False) -> bool:
         requested_at = self._clock()
         full = full or self._update_time is None or self._polls % FULL_RELIST_EVERY == 0
-        params = {} if full else {"update_time": self._update_time}
         self._polls += 1
         try:
             adapter = self.client.adapter
+            params = {} if full else {"update_time": adapter.update_time_param(self._update_time, requested_at)}
             response = self.client.request("GET", adapter.jobs_path, params=params, expect=(200, 304))
         except (SchedulerUnavailable, SlurmRestError) as exc:
             if self.last_error != str(exc):

@@ -106,6 +106,11 @@ class RestAdapter(abc.ABC):
         """GET /jobs → the controller's `last_update` time, to send back as the next `update_time`
         (None when the version has no such field or the answer was "no change")."""
 
+    def update_time_param(self, since: int, now: float) -> int | str:
+        """The `update_time` query value asking for job changes after `since` (epoch seconds, the
+        controller's `last_update`), sent at our time `now`: the epoch itself for most versions."""
+        return int(since)
+
     @abc.abstractmethod
     def parse_errors(self, body: Any) -> list[SlurmError]:
         """Any response's `errors` list (empty when there is none or the body is not JSON)."""

@@ -419,8 +419,15 @@ def test_health_all_components_up(scheduler, requests_mock):
         {"description": "slurmctld config is unable to load", "error_number": -1, "error": "Unspecified error",
          "source": "slurm_load_ctl_conf"}]}}, "slurmctld", "slurmrestd answered HTTP 500"),
     ({"json": {"meta": META, "errors": [], "pings": [{"hostname": "vm", "ping": "DOWN", "status": -1,
-                                                      "mode": "primary"}]}}, "slurmctld", "not UP"),
+                                                      "mode": "primary"}]}}, "slurmctld", "slurmctld does not answer"),
     ({"status_code": 401, "text": "Authentication failure"}, "slurm_token", "401"),
+    ({"status_code": 511, "json": {"meta": META, "errors": [{"description": "Unable to ping", "error_number": 1007,
+                                                             "error": "Protocol authentication error"}]}},
+     "slurm_token", "HTTP 511"),
+    # 26.05 (v0.0.45) pings with a refused token: a 200 whose controller is "not responding"
+    ({"json": {"meta": META, "errors": [], "pings": [{"hostname": "vm", "responding": False, "pinged": "DOWN",
+                                                      "status": "Protocol authentication error"}]}},
+     "slurm_token", "refused the service's token"),
 ])
 def test_health_names_the_failing_component_and_why(scheduler, requests_mock, ping, component, reason):
     requests_mock.get(f"{API}/ping", **ping)

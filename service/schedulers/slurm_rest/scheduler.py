@@ -54,7 +54,13 @@ from service.schedulers.base import (
 from service.schedulers.health_cache import HealthCache
 from service.schedulers.slurm_rest.adapters import SlurmJob, SubmitRequest
 from service.schedulers.slurm_rest.discovery import ApiVersion, NoSupportedVersion
-from service.schedulers.slurm_rest.client import SlurmRestClient, SlurmRestError, TokenRefused, is_outage
+from service.schedulers.slurm_rest.client import (
+    AUTH_FAILURE_STATUSES,
+    SlurmRestClient,
+    SlurmRestError,
+    TokenRefused,
+    is_outage,
+)
 from service.schedulers.slurm_rest.informer import JobInformer
 from service.schedulers.slurm_rest.script import build_script
 from service.schedulers.slurm_rest import workdir as workdirs
@@ -350,9 +356,9 @@ class SlurmRestScheduler(Scheduler):
                     UNHEALTHY, f"slurmrestd got no answer from slurmctld within {HEALTH_TIMEOUT[1]:.0f} s")}
             return {"slurmrestd": ComponentHealth(UNHEALTHY, "slurmrestd is unreachable", str(exc))}
         except SlurmRestError as exc:
-            if exc.status == 401:
+            if exc.status in AUTH_FAILURE_STATUSES:
                 return {"slurmrestd": ComponentHealth(HEALTHY), "slurm_token": ComponentHealth(
-                    UNHEALTHY, "slurmrestd refused the service's token (HTTP 401)", str(exc))}
+                    UNHEALTHY, f"slurmrestd refused the service's token (HTTP {exc.status})", str(exc))}
             return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
                 UNHEALTHY, f"slurmrestd answered HTTP {exc.status}: slurmctld unreachable, or the service's "
                            "token refused", str(exc))}
@@ -360,8 +366,11 @@ class SlurmRestScheduler(Scheduler):
         self.release = adapter.parse_release(body) or self.release
         if adapter.ping_ok(body):
             return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(HEALTHY)}
-        return {"slurmrestd": ComponentHealth(HEALTHY),
-                "slurmctld": ComponentHealth(UNHEALTHY, "ping: a controller is not UP", response.text[:300])}
+        if "authentication" in response.text.lower():  # 26.05: a refused token is a 200 "not responding"
+            return {"slurmrestd": ComponentHealth(HEALTHY), "slurm_token": ComponentHealth(
+                UNHEALTHY, "slurmctld refused the service's token (ping: authentication error)", response.text[:300])}
+        return {"slurmrestd": ComponentHealth(HEALTHY), "slurmctld": ComponentHealth(
+            UNHEALTHY, "slurmctld does not answer slurmrestd's ping (a controller is not UP)", response.text[:300])}
 
     def describe(self) -> dict[str, str]:
         """Slurm's release (from the last ping) and the REST API version in use, once known."""

@@ -275,24 +275,25 @@ def test_cancel(release, version):
     assert recorded["request"]["method"] == "DELETE"
     assert recorded["request"]["path"].endswith(f"/job/{raw_job(release, version, 'job_cancelled')['job_id']}")
     assert recorded["response"]["status"] == 200
-    assert ADAPTERS[version]().parse_errors(recorded["response"]["body"]) == []
+    assert ADAPTERS[version]().parse_cancel(recorded["response"]["body"]) == []
 
 
 @captured
 def test_cancel_an_unknown_job(release, version):
     """22.05: 500 with 2017. 24.11/26.05: a 200 with no errors; v0.0.42+ put 2017 in a per-job `status`
-    list instead, which no adapter reads (the scheduler treats 2017 as "already gone" anyway)."""
+    list instead, which parse_cancel reads (v0.0.40/41 say nothing at all)."""
     recorded = record(release, version, "cancel_not_found")
-    errors = ADAPTERS[version]().parse_errors(recorded["response"]["body"])
+    adapter = ADAPTERS[version]()
+    errors = adapter.parse_errors(recorded["response"]["body"])
     if release == "22.05":
         assert recorded["response"]["status"] == 500 and [e.code for e in errors] == [2017]
         return
     assert recorded["response"]["status"] == 200 and errors == []
-    status = recorded["response"]["body"].get("status")
+    refusals = adapter.parse_cancel(recorded["response"]["body"])
     if version in TIME_STRING_VERSIONS:
-        assert status is None
+        assert "status" not in recorded["response"]["body"] and refusals == []
     else:
-        assert [s["error"]["code"] for s in status] == [2017]
+        assert [(e.code, e.message) for e in refusals] == [(2017, "Invalid job id specified")]
 
 
 # -- authentication and ping -------------------------------------------------------------------

@@ -557,6 +557,27 @@ def test_a_refused_cancel_is_an_error_with_slurms_reason(scheduler, tmp_path, re
         scheduler.cancel(record(tmp_path, "6@1795421277"))
 
 
+def test_a_cancel_refused_in_v0042s_per_job_status_is_an_error(jwt, tmp_path, requests_mock):
+    """v0.0.42+ answer a refused cancel with a 200; the reason is in `status` (2017 alone: already gone)."""
+    api = f"{URL}/slurm/v0.0.42"
+    sched = SlurmRestScheduler(base_url=URL, api_path="/slurm/v0.0.42", partition="debug", jwt=jwt, start=False)
+    running = json.loads((FIXTURES / "v0.0.41" / "jobs.json").read_text())
+    job = next(j for j in running["jobs"] if j["job_id"] == 12)
+    running["jobs"] = [{**job, "name": "datamonkey-abc123", "job_state": ["RUNNING"]}]
+    requests_mock.get(f"{api}/job/12", json=running)
+    submitted = sched.client.adapter.parse_jobs(running)[0].submit_time
+
+    def refusal(code, text):
+        return {"status": [{"error": {"code": code, "string": text, "message": text}, "step_id": "",
+                            "job_id": {"set": True, "infinite": False, "number": 12}}], "errors": [], "warnings": []}
+
+    requests_mock.delete(f"{api}/job/12", json=refusal(2002, "Access/permission denied"))
+    with pytest.raises(SlurmSubmitError, match="refused to cancel job 12: Access/permission denied"):
+        sched.cancel(record(tmp_path, f"12@{submitted}"))
+    requests_mock.delete(f"{api}/job/12", json=refusal(2017, "Invalid job id specified"))
+    sched.cancel(record(tmp_path, f"12@{submitted}"))  # gone meanwhile: nothing left to cancel
+
+
 # -- "no change" answers of every API version -----------------------------------------------
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slurmrestd"
 

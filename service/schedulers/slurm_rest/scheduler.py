@@ -295,13 +295,16 @@ class SlurmRestScheduler(Scheduler):
 
     def _cancel_id(self, slurm_id: int, credentials: ClusterCredentials | None = None) -> None:
         try:
-            self.client.request("DELETE", self.client.adapter.job_path(slurm_id), credentials=credentials)
+            response = self.client.request("DELETE", self.client.adapter.job_path(slurm_id), credentials=credentials)
         except SlurmRestError as exc:
             if INVALID_JOB_ID in exc.codes:
                 return
             if is_outage(exc):
                 raise SchedulerUnavailable(str(exc)) from None
             raise SlurmSubmitError(f"Slurm refused to cancel job {slurm_id}: {exc}") from None
+        refused = [e for e in self.client.adapter.parse_cancel(self.client.json(response)) if e.code != INVALID_JOB_ID]
+        if refused:  # v0.0.42+: a 200 whose per-job status says why not
+            raise SlurmSubmitError(f"Slurm refused to cancel job {slurm_id}: " + "; ".join(map(str, refused)))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def find_submitted(self, jobs: list[JobRecord]) -> dict[str, str]:

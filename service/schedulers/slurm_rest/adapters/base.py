@@ -115,6 +115,10 @@ class RestAdapter(abc.ABC):
     def parse_errors(self, body: Any) -> list[SlurmError]:
         """Any response's `errors` list (empty when there is none or the body is not JSON)."""
 
+    def parse_cancel(self, body: Any) -> list[SlurmError]:
+        """DELETE /job/{id} answered 200 → why the job was not cancelled (empty: it was)."""
+        return self.parse_errors(body)
+
     @abc.abstractmethod
     def ping_ok(self, body: Mapping[str, Any]) -> bool:
         """GET /ping → every listed controller answers UP."""

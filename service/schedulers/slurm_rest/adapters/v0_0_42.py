@@ -8,10 +8,16 @@ integer), `job_state` is a list, `exit_code` the verbose object, the listing sti
 answers `last_update`. The ping entry adds `responding` and `primary` beside `pinged`/`mode`; v0.0.39's
 ping check prefers `responding` already. `update_time` is an epoch number again (v0.0.40 and v0.0.41 refuse one,
 even on 24.11; see v0_0_40.py), so this adapter sends `last_update` as it is: no clock of ours involved.
+A cancel slurmctld refuses is still a 200 with no `errors`: the reason is in a per-job `status` list
+(`{"error": {"code": 2017, "string": "Invalid job id specified"}, "job_id": …}`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from service.schedulers.slurm_rest.adapters.base import SlurmError
 from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
 
 
@@ -20,3 +26,12 @@ class V0042Adapter(V0041Adapter):
 
     def update_time_param(self, since: int, now: float) -> int | str:
         return int(since)
+
+    def parse_cancel(self, body: Any) -> list[SlurmError]:
+        entries = body.get("status") if isinstance(body, Mapping) else None
+        refused = [entry["error"] for entry in entries or [] if isinstance(entry, Mapping)
+                   and isinstance(entry.get("error"), Mapping) and entry["error"].get("code")]
+        return self.parse_errors(body) + [
+            SlurmError(code=e["code"] if isinstance(e["code"], int) else None,
+                       message=str(e.get("string") or e.get("message") or ""), source="job cancel")
+            for e in refused]

@@ -73,7 +73,7 @@ def test_health_calls_do_not_wait_for_a_slow_ping(scheduler, clock, requests_moc
      "slurmctld", "slurmrestd answered HTTP 500: slurmctld unreachable, or the service's token refused"),
     ({"json": {"meta": META, "errors": [], "pings": [{"hostname": "ctl-10.1.2.3", "ping": "DOWN", "status": -1,
                                                       "mode": "primary"}]}},
-     "slurmctld", "ping: a controller is not UP"),
+     "slurmctld", "slurmctld does not answer slurmrestd's ping (a controller is not UP)"),
     ({"status_code": 401, "text": "Authentication failure at 10.1.2.3"}, "slurm_token",
      "slurmrestd refused the service's token (HTTP 401)"),
 ])

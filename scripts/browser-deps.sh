@@ -15,7 +15,4 @@ if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
          "the browser tests skip without them" >&2
     exit 1
 fi
-printf 'installing Debian packages: %s\n' "${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+apt_install --with-recommends "${missing[@]}"

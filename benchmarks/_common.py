@@ -317,35 +317,53 @@ def summarize(hits: list[Hit]) -> Counter:
 
 # -- slurmrestd directly ---------------------------------------------------------------------
 class SlurmRaw:
-    """slurmrestd calls made by the benchmark itself (not through the service)."""
+    """slurmrestd calls made by the benchmark itself (not through the service), in the REST API
+    version the service would speak (SLURM_REST_API_PATH, `auto` read from /openapi/v3), through
+    that version's adapter: the same request bodies, parsed the same way."""
 
     def __init__(self, env: dict[str, str], base_url: str | None = None):
         from service.auth.slurm_jwt import SlurmJWTManager
+        from service.schedulers.slurm_rest.adapters import SubmitRequest
+        from service.schedulers.slurm_rest.discovery import OPENAPI_PATH, ApiVersion
 
-        self.base = (base_url or env["SLURM_REST_URL"]).rstrip("/") + "/" + env["SLURM_REST_API_PATH"].strip("/")
+        self._submit_request = SubmitRequest
+        self.root = (base_url or env["SLURM_REST_URL"]).rstrip("/")
         self.partition = env["SLURM_QUEUE_NAME"]
         self.jwt = SlurmJWTManager(Path(env["SLURM_JWT_KEY_PATH"]), env["SLURM_JWT_USERNAME"], lifetime_secs=3600)
         self.http = requests.Session()
+        api = ApiVersion(env.get("SLURM_REST_API_PATH") or "auto")
+
+        def openapi() -> Any:
+            response = self.http.get(self.root + OPENAPI_PATH, headers=self.jwt.headers(), timeout=60)
+            response.raise_for_status()
+            return response.json()
+
+        self.adapter = api.adapter(openapi)
+        self.base = f"{self.root}/slurm/{self.adapter.version}"
 
     def submit(self, name: str, script: str, cwd: str, *, cpus: int = 1, memory_mb: int = 1024,
                time_limit_min: int = 120, http: requests.Session | None = None) -> int:
-        body = {"job": {"name": name, "partition": self.partition, "current_working_directory": cwd,
-                        "environment": {"PATH": "/usr/bin:/bin"}, "standard_output": "/dev/null",
-                        "standard_error": "/dev/null", "cpus_per_task": cpus, "memory_per_node": memory_mb,
-                        "time_limit": time_limit_min},
-                "script": script}
+        body = self.adapter.submit_body(self._submit_request(
+            name=name, partition=self.partition, current_working_directory=cwd,
+            environment={"PATH": "/usr/bin:/bin"}, standard_output="/dev/null", standard_error="/dev/null",
+            cpus_per_task=cpus, memory_per_node_mb=memory_mb, time_limit_min=time_limit_min, script=script))
         response = (http or self.http).post(f"{self.base}/job/submit", json=body, headers=self.jwt.headers(),
                                             timeout=60)
-        payload = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
-        errors = [e for e in payload.get("errors") or [] if e.get("error_code") != 2068]
-        if response.status_code != 200 or errors or not isinstance(payload.get("job_id"), int):
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        result = self.adapter.parse_submit(payload)
+        errors = [e for e in result.errors if e.code != 2068]  # 2068: nodes busy, the job waits: fine
+        if response.status_code != 200 or errors or result.job_id is None:
             raise RuntimeError(f"raw submit failed: HTTP {response.status_code}: {response.text[:300]}")
-        return payload["job_id"]
+        return result.job_id
 
-    def jobs(self) -> list[dict[str, Any]]:
+    def jobs(self) -> list[Any]:
+        """Every job slurmrestd lists, as the adapters' SlurmJob (name, state, ...)."""
         response = self.http.get(f"{self.base}/jobs", headers=self.jwt.headers(), timeout=60)
         response.raise_for_status()
-        return response.json().get("jobs") or []
+        return self.adapter.parse_jobs(response.json())
 
     def cancel(self, slurm_id: int) -> int:
         return self.http.delete(f"{self.base}/job/{int(slurm_id)}", headers=self.jwt.headers(), timeout=60).status_code
@@ -356,10 +374,9 @@ class SlurmRaw:
         active = ("PENDING", "RUNNING", "SUSPENDED", "REQUEUED", "RESIZING")
         cancelled: Counter = Counter()
         for job in self.jobs():
-            state = str(job.get("job_state") or "").upper()
-            if predicate(str(job.get("name") or "")) and state in active:
-                self.cancel(int(job["job_id"]))
-                cancelled[state] += 1
+            if predicate(job.name) and job.state in active:
+                self.cancel(job.job_id)
+                cancelled[job.state] += 1
         return cancelled
 
     def close(self) -> None:

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             if status in ("completed", "error"):
                 raise RuntimeError(f"the FEL job ended ({status}) before the measurement; raise --resample")
         print(f"FEL job {job_id}: {status} after {now() - waited:.1f} s (Slurm jobs in the queue: "
-              f"{sum(1 for j in raw.jobs() if j.get('job_state') in ('PENDING', 'RUNNING'))})")
+              f"{sum(1 for j in raw.jobs() if j.state in ('PENDING', 'RUNNING'))})")
         if status != "running":
             print("  note: still not running (shared cluster busy?); measuring with a queued job")
 

@@ -12,7 +12,8 @@ What it measures
             The alignment is tiny (HyPhy's Drosophila adh cut to 6 x 30 codons, tree appended:
             FEL runs ~2 s), and submission i appends i newlines so every request is distinct
             (identical start requests dedupe to the same job; HyPhy ignores the newlines).
-* raw     : --count POST /slurm/v0.0.38/job/submit calls made directly by this script, with the
+* raw     : --count POST /slurm/vX/job/submit calls made directly by this script (vX: the version the
+            service speaks, SLURM_REST_API_PATH or `auto`; the body from its adapter), with the
             same partition, cpus (1), memory (1024 MB) and time limit (120 min) as the service's
             FEL jobs and a trivial script (`cd <dir> && /bin/true`), authenticated with a token
             minted by the service's own SlurmJWTManager from the cluster's key file.
@@ -33,7 +34,7 @@ sides alike, because of the interleaving. A burst of sequential submissions usua
 before the first scheduling pass, so most jobs are still PENDING when the timed part ends (the
 script prints their states). At the end every job of this run is cancelled: service jobs with DELETE
 /api/v1/jobs/{id} (cancels in Slurm, removes the job's files), raw jobs with DELETE
-/slurm/v0.0.38/job/{id}; then anything of this run Slurm still lists as pending/running is
+/slurm/vX/job/{id}; then anything of this run Slurm still lists as pending/running is
 cancelled directly, as a safety net.
 
 --via-proxy routes both sides through the counting proxy of _common.py and prints the
@@ -215,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timed: {len(service_jobs) - 1} service + {len(raw_jobs) - 1} raw submissions in {len(batches)} "
               f"interleaved batches per side (load average {os.getloadavg()[0]:.2f})")
         ours = {f"datamonkey-{job_id}" for job_id in service_jobs}
-        queue = Counter(str(j.get("job_state")) for j in raw.jobs()
-                        if str(j.get("name", "")) in ours or str(j.get("name", "")).startswith(raw_prefix))
+        queue = Counter(j.state for j in raw.jobs() if j.name in ours or j.name.startswith(raw_prefix))
         print(f"this run's jobs in Slurm right after the last submission: {dict(queue)}")
 
         # -- report ------------------------------------------------------------------------

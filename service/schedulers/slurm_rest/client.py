@@ -6,9 +6,10 @@ the one for an unreachable slurmctld (`error_number` -1 from `slurm_load_*`), or
 Bytes were transmitted or received" on submit/cancel. Only the latency differs: a bad token is
 refused in milliseconds, a down slurmctld after ~9 s. Slurm 23.02+ (openapi/slurmctld: 24.11,
 26.05, recorded in tests/fixtures/slurmrestd/) says so plainly: 511 with error 1007 "Protocol
-authentication error". So a 401 or 511, or a *fast* 500 with those codes, triggers one token refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one
-retry of the same request, unless the caller asks for no resend (a job submission: a refused-looking
-500 may still have created the job, so the scheduler looks it up by name first): then TokenRefused.
+authentication error". So a 401 or 511, or a *fast* 500 with those codes, triggers one token
+refresh (`SlurmJWTManager.refresh_now`, which re-reads the key file) and one retry of the same
+request, unless the caller asks for no resend (a job submission: a refused-looking 500 may still
+have created the job, so the scheduler looks it up by name first): then TokenRefused.
 
 A request made with a client's own credentials (upstream's pass-through `X-SLURM-USER-TOKEN`)
 is never retried with a refreshed service token: a refusal there is the client's 401.

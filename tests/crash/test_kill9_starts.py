@@ -156,7 +156,8 @@ def run_local(root: Path) -> dict[str, Any]:
     wrapper, launch_log = launch_logging_hyphy(root / "bin")
     server = ServiceProcess(root, local_settings(root, HYPHY_BINARY=str(wrapper), LOCAL_MAX_CONCURRENT_JOBS=2))
     try:
-        return scenario(server, [("fel", 1), ("slac", 8)], root / "job-tracker", lambda: launches_per_job(launch_log, root / "jobs"))
+        return scenario(server, [("fel", 1), ("slac", 8)], root / "job-tracker",
+                        lambda: launches_per_job(launch_log, root / "jobs"))
     finally:
         server.stop()
         kill_leftover_runners([root / "jobs"])

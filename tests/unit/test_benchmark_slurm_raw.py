@@ -23,8 +23,9 @@ def slurm_raw(monkeypatch, tmp_path):
 
     key = tmp_path / "jwt.key"
     key.write_bytes(b"k" * 32)
-    return lambda api_path: SlurmRaw({"SLURM_REST_URL": URL, "SLURM_QUEUE_NAME": "debug", "SLURM_JWT_KEY_PATH": str(key),
-                                      "SLURM_JWT_USERNAME": "datamonkey", "SLURM_REST_API_PATH": api_path})
+    return lambda api_path: SlurmRaw({"SLURM_REST_URL": URL, "SLURM_QUEUE_NAME": "debug",
+                                      "SLURM_JWT_KEY_PATH": str(key), "SLURM_JWT_USERNAME": "datamonkey",
+                                      "SLURM_REST_API_PATH": api_path})
 
 
 def recorded(name: str) -> dict:

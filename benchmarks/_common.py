@@ -323,27 +323,23 @@ class SlurmRaw:
 
     def __init__(self, env: dict[str, str], base_url: str | None = None):
         from service.auth.slurm_jwt import SlurmJWTManager
-        from service.schedulers.slurm_rest.adapters import SubmitRequest
-        from service.schedulers.slurm_rest.discovery import OPENAPI_PATH, ApiVersion
+        from service.schedulers.slurm_rest.client import SlurmRestClient
+        from service.schedulers.slurm_rest.discovery import ApiVersion
 
-        self._submit_request = SubmitRequest
-        self.root = (base_url or env["SLURM_REST_URL"]).rstrip("/")
+        root = (base_url or env["SLURM_REST_URL"]).rstrip("/")
         self.partition = env["SLURM_QUEUE_NAME"]
         self.jwt = SlurmJWTManager(Path(env["SLURM_JWT_KEY_PATH"]), env["SLURM_JWT_USERNAME"], lifetime_secs=3600)
         self.http = requests.Session()
+        # the service's own client settles the version (reads /openapi/v3 for `auto`); calls stay raw
         api = ApiVersion(env.get("SLURM_REST_API_PATH") or "auto")
-
-        def openapi() -> Any:
-            response = self.http.get(self.root + OPENAPI_PATH, headers=self.jwt.headers(), timeout=60)
-            response.raise_for_status()
-            return response.json()
-
-        self.adapter = api.adapter(openapi)
-        self.base = f"{self.root}/slurm/{self.adapter.version}"
+        self.adapter = SlurmRestClient(root, api, self.jwt, session=self.http).adapter
+        self.base = f"{root}/slurm/{self.adapter.version}"
 
     def submit(self, name: str, script: str, cwd: str, *, cpus: int = 1, memory_mb: int = 1024,
                time_limit_min: int = 120, http: requests.Session | None = None) -> int:
-        body = self.adapter.submit_body(self._submit_request(
+        from service.schedulers.slurm_rest.adapters import SubmitRequest
+
+        body = self.adapter.submit_body(SubmitRequest(
             name=name, partition=self.partition, current_working_directory=cwd,
             environment={"PATH": "/usr/bin:/bin"}, standard_output="/dev/null", standard_error="/dev/null",
             cpus_per_task=cpus, memory_per_node_mb=memory_mb, time_limit_min=time_limit_min, script=script))

@@ -17,15 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.schedulers.slurm_rest.adapters.base import SlurmError
+from service.schedulers.slurm_rest.adapters.base import RestAdapter, SlurmError
 from service.schedulers.slurm_rest.adapters.v0_0_41 import V0041Adapter
 
 
 class V0042Adapter(V0041Adapter):
     version = "v0.0.42"
 
-    def update_time_param(self, since: int, now: float) -> int | str:
-        return int(since)
+    update_time_param = RestAdapter.update_time_param  # the epoch again, not v0.0.40's time string
 
     def parse_cancel(self, body: Any) -> list[SlurmError]:
         entries = body.get("status") if isinstance(body, Mapping) else None

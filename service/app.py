@@ -31,14 +31,14 @@ from service.api import operation_table
 from service.api.log_stream import LogFollowMiddleware
 from service.config import Settings
 from service.datasets.service import DatasetService
-from service.errors import ApiError, ClientError, FieldError, InvalidRequest, NotFound
+from service.errors import ApiError, ClientError, FieldError, InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
 from service.identity import Sessions, load_api_tokens
 from service.jobs import JobService
 from service.limits import BodyLimitMiddleware
 from service.methods.capabilities import MethodCatalog, provider_for
 from service.observability import RequestIdMiddleware, configure_logging, current_request_id
 from service.schedulers import build_scheduler
-from service.schedulers.base import Scheduler
+from service.schedulers.base import CredentialsRefused, Scheduler, SchedulerError, SchedulerUnavailable
 from service.trackers.datasets import FileDatasetTracker
 from service.trackers.jobs import FileJobTracker
 from service.validation import VALIDATORS
@@ -89,6 +89,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
     )
     app.add_error_handler(ProblemException, _problem_response)
     app.add_error_handler(ApiError, _api_error_response)
+    app.add_error_handler(SchedulerError, lambda request, exc: _api_error_response(request, _scheduler_error(exc)))
     app.add_error_handler(StarletteHTTPException, _starlette_http_response)
     app.add_error_handler(Exception, _unexpected_response)
 
@@ -99,6 +100,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, validate_responses
     # enforces DATASET_MAX_BYTES exactly. The margin covers multipart framing and `meta`.
     flask_app.config["MAX_CONTENT_LENGTH"] = settings.DATASET_MAX_BYTES + 1024 * 1024
     flask_app.register_error_handler(ApiError, _flask_api_error)
+    flask_app.register_error_handler(SchedulerError, lambda exc: _flask_api_error(_scheduler_error(exc)))
     flask_app.register_error_handler(HTTPException, _flask_http_error)
     flask_app.register_error_handler(Exception, _flask_unexpected)
     flask_app.before_request(_read_chunked_bodies)
@@ -178,6 +180,14 @@ def _as_api_error(problem: ProblemException) -> ApiError:
     if problem.status >= 500:
         return ApiError(str(problem.detail or problem.title))
     return ClientError(problem.status, str(problem.detail or problem.title))
+
+
+def _scheduler_error(exc: SchedulerError) -> ApiError:
+    if isinstance(exc, CredentialsRefused):
+        return Unauthorized(str(exc))
+    if isinstance(exc, SchedulerUnavailable):
+        return ServiceUnavailable(f"the job scheduler is unavailable: {exc}")
+    return ApiError(str(exc))
 
 
 def _problem_response(_request, problem: ProblemException) -> ConnexionResponse:

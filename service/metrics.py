@@ -42,12 +42,14 @@ import time
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+
+from service.schedulers.slurm_rest import metrics as slurm_metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,50 +64,12 @@ JOB_STATES = ("queued", "running", "completed", "error", "cancelled")
 #: Request latency buckets (seconds): uploads and long result reads reach tens of seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-#: slurmrestd endpoints by path template (`/job/6` → "job/{id}"); any other path is "other".
-SLURM_ENDPOINTS = frozenset({"jobs", "job/{id}", "job/submit", "ping"})
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-SLURM_OUTCOMES = ("ok", "http_error", "unauthorized", "unreachable")
-
-# -- process-wide metrics (shared by every app's registry) --------------------------------------
-SLURMRESTD_CALLS = Counter(
-    "datamonkey_slurmrestd_calls", "HTTP calls to slurmrestd, by method, endpoint template and outcome",
-    ["method", "endpoint", "outcome"], registry=None)
-SLURMRESTD_ERRORS = Counter(
-    "datamonkey_slurmrestd_errors", "slurmrestd calls that failed (outcome http_error, unauthorized or unreachable)",
-    ["method", "endpoint", "outcome"], registry=None)
-TOKEN_REFRESHES = Counter(
-    "datamonkey_slurm_token_refreshes", "Slurm JWTs minted (first token and every refresh), by outcome",
-    ["outcome"], registry=None)
-for _outcome in ("ok", "error"):
-    TOKEN_REFRESHES.labels(_outcome)  # both series exist from the start (rate() needs a zero)
 #: prometheus_client's standard collectors, made once (GCCollector insists on registering
 #: somewhere: a throwaway registry; it only exists on CPython).
 _STANDARD: tuple[Collector, ...] = (ProcessCollector(registry=None), PlatformCollector(registry=None)) + (
     (GCCollector(registry=CollectorRegistry()),)
     if hasattr(gc, "get_stats") and platform.python_implementation() == "CPython" else ())
-_SHARED: tuple[Collector, ...] = (SLURMRESTD_CALLS, SLURMRESTD_ERRORS, TOKEN_REFRESHES) + _STANDARD
-
-
-def slurm_endpoint(path: str) -> str:
-    """The bounded endpoint label of a slurmrestd path: numeric segments become `{id}`."""
-    segments = path.split("?", 1)[0].strip("/").split("/")
-    template = "/".join("{id}" if segment.isdigit() else segment for segment in segments)
-    return template if template in SLURM_ENDPOINTS else "other"
-
-
-def count_slurmrestd_call(method: str, path: str, outcome: str) -> None:
-    """One HTTP call to slurmrestd at `path` (raw: ids are folded into the endpoint template)."""
-    method = method.upper() if method.upper() in HTTP_METHODS else "OTHER"
-    outcome = outcome if outcome in SLURM_OUTCOMES else "http_error"
-    endpoint = slurm_endpoint(path)
-    SLURMRESTD_CALLS.labels(method, endpoint, outcome).inc()
-    if outcome != "ok":
-        SLURMRESTD_ERRORS.labels(method, endpoint, outcome).inc()
-
-
-def count_token_refresh(ok: bool) -> None:
-    TOKEN_REFRESHES.labels("ok" if ok else "error").inc()
+_SHARED: tuple[Collector, ...] = slurm_metrics.COLLECTORS + _STANDARD
 
 
 def status_class(status: int | None) -> str:

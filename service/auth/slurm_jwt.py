@@ -17,7 +17,7 @@ from pathlib import Path
 import jwt
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from service import metrics
+from service.schedulers.slurm_rest import metrics
 from service.schedulers.base import SchedulerUnavailable
 
 log = logging.getLogger(__name__)

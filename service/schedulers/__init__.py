@@ -14,7 +14,7 @@ BACKENDS = {
 
 
 def _slurm_rest(settings: Settings) -> Scheduler:
-    from service.schedulers.slurm_rest import SlurmRestScheduler  # requests + APScheduler only when used
+    from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler  # requests + APScheduler only when used
 
     return SlurmRestScheduler.from_settings(settings)
 

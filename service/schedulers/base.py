@@ -10,7 +10,6 @@ import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.errors import ApiError
 from service.trackers.jobs import JobRecord
 
 #: Where a run is, as a backend sees it. "finished" runs are then classified from their files.
@@ -65,13 +64,26 @@ class ComponentHealth:
     detail: str = ""
 
 
-class SchedulerUnavailable(Exception):
-    """The backend cannot take or report jobs right now (maps to 503 + Retry-After)."""
+class SchedulerError(Exception):
+    """What a backend raises; never an HTTP error: service/api/errors.py maps these at the edge."""
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
-class SchedulerRefused(ApiError):
+class SchedulerUnavailable(SchedulerError):
+    """The backend cannot take or report jobs right now (the edge answers 503 + Retry-After)."""
+
+
+class SchedulerRefused(SchedulerError):
     """The backend answered but refused the job (or a cancel), with its reason: a 500 unless the
     request chose what was refused (e.g. a retry's resources), which makes it the client's 422."""
+
+
+class CredentialsRefused(SchedulerError):
+    """The backend refused the client's own cluster credentials (JobSpec/cancel `credentials`):
+    the client's 401, never retried with the service's own identity."""
 
 
 class Scheduler(abc.ABC):

@@ -12,9 +12,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
+from service.schedulers.slurm_rest import metrics as slurm_metrics
 from service.app import create_app, load_spec
 from service.auth.slurm_jwt import SlurmJWTManager, SlurmTokenError
-from service.errors import Unauthorized
+from service.schedulers.base import CredentialsRefused
 from service.schedulers.base import ClusterCredentials
 from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError
 from tests.conftest import store_settings, upload_id
@@ -240,13 +241,13 @@ def test_slurmrestd_calls_and_errors_by_endpoint_and_outcome(client, slurm, tmp_
     assert calls("POST", "job/submit", "http_error") == 1 and calls("POST", "job/submit", "http_error", ERRORS) == 1
     assert calls("GET", "ping", "unreachable") == 1
     assert calls("GET", "ping", "unreachable", ERRORS) == calls("GET", "ping", "unreachable")
-    assert after.label_values(CALLS, "endpoint") <= metrics.SLURM_ENDPOINTS | {"other"}
+    assert after.label_values(CALLS, "endpoint") <= slurm_metrics.SLURM_ENDPOINTS | {"other"}
 
 
 def test_a_refused_client_token_is_one_unauthorized_call(client, slurm, tmp_path, requests_mock):
     requests_mock.post(f"{API}/job/submit", status_code=401, text="Authentication failure")
     before = scrape(client)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(CredentialsRefused):
         slurm.submit(dataclasses.replace(spec(tmp_path), credentials=ClusterCredentials("alice", "t0k3n-alice")))
     after = scrape(client)
     labels = {"method": "POST", "endpoint": "job/submit", "outcome": "unauthorized"}
@@ -261,7 +262,7 @@ def test_a_refused_client_token_is_one_unauthorized_call(client, slurm, tmp_path
     ("/job/submit", "job/submit"), ("/ping", "ping"), ("/nodes", "other"), ("/job/6/steps", "other"),
 ])
 def test_slurm_endpoint_labels_are_templates(path, endpoint):
-    assert metrics.slurm_endpoint(path) == endpoint
+    assert slurm_metrics.slurm_endpoint(path) == endpoint
 
 
 # -- token refreshes -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from service.auth.slurm_jwt import SlurmTokenError
-from service.errors import Unauthorized
+from service.schedulers.base import CredentialsRefused
 from service.schedulers.base import (
     ACTIVE,
     FINISHED,
@@ -532,13 +532,13 @@ def test_submit_with_client_credentials_uses_them_for_the_submission_only(schedu
     (401, None),
     (500, {"meta": META, "errors": [{"error_code": 5005, "error": "Zero Bytes were transmitted or received"}]}),
 ])
-def test_a_refused_client_token_is_a_401_and_never_retried_with_ours(scheduler, jwt, tmp_path, requests_mock,
+def test_a_refused_client_token_is_credentials_refused_and_never_retried_with_ours(scheduler, jwt, tmp_path, requests_mock,
                                                                      status, body):
     kwargs = {"json": body} if body else {"text": "Authentication failure"}
     post = requests_mock.post(f"{API}/job/submit", status_code=status, **kwargs)
-    with pytest.raises(Unauthorized, match="X-SLURM-USER-TOKEN") as caught:
+    with pytest.raises(CredentialsRefused, match="X-SLURM-USER-TOKEN") as caught:
         scheduler.submit(dataclasses.replace(spec(tmp_path), credentials=CLIENT))
-    assert caught.value.status == 401 and "client.jwt.token" not in str(caught.value)
+    assert "client.jwt.token" not in str(caught.value)
     assert (post.call_count, jwt.refreshes) == (1, 0)
 
 

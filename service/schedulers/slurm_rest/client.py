@@ -22,9 +22,8 @@ from typing import Any
 
 import requests
 
-from service import metrics
-from service.errors import Unauthorized
-from service.schedulers.base import ClusterCredentials, SchedulerUnavailable
+from service.schedulers.base import ClusterCredentials, CredentialsRefused, SchedulerUnavailable
+from service.schedulers.slurm_rest import metrics
 from service.schedulers.slurm_rest.adapters.base import RestAdapter, SlurmError
 from service.schedulers.slurm_rest.discovery import OPENAPI_PATH, ApiVersion
 
@@ -97,7 +96,7 @@ class SlurmRestClient:
         response = self._send(method, path, headers, **kwargs)
         refused = self._refused(method, path, response, expect)
         if credentials and refused:
-            raise Unauthorized("Unauthorized: slurmrestd refused the X-SLURM-USER-TOKEN sent with this request "
+            raise CredentialsRefused("Unauthorized: slurmrestd refused the X-SLURM-USER-TOKEN sent with this request "
                                "(expired, wrongly signed, or not for X-SLURM-USER-NAME)")
         if not credentials and refused:
             log.warning("slurmrestd refused the token; refreshing it" + (" and retrying once" if resend else ""),

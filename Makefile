@@ -97,6 +97,11 @@ bench-slurm: system install  ## Slurm benchmarks against the local cluster (see 
 	$(PY) benchmarks/poll_fanin.py
 	$(PY) benchmarks/submit_throughput.py
 
+.PHONY: spec
+spec:  ## Regenerate openapi.yaml (openapi.base.yaml + the method registry), then postman/; tests/contract checks both are fresh
+	$(PY) -m service.methods.spec
+	$(PY) scripts/postman.py
+
 postman:  ## Regenerate postman/ (collection + environment) from openapi.yaml; tests/contract checks it is fresh
 	$(PY) scripts/postman.py
 

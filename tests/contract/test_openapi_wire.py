@@ -17,7 +17,8 @@ Canonical form: `$ref`s inlined (a recursive one stays a `$ref` where it recurs)
 keys, no whitespace; YAML anchors, key order, quoting and flow/block style do not count.
 
 The fixture is "the wire as of this refactor". An intentional API change (a new field, a new
-method, a changed description: documentation is part of each operation here) regenerates it:
+method, a changed description: documentation is part of each operation here; made in
+openapi.base.yaml or the registry, then `make spec`) regenerates it:
 
     .venv/bin/python tests/contract/test_openapi_wire.py --write
 

@@ -19,7 +19,6 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from service.api.spec import SPEC_PATH
 from service.methods import METHODS
 from service.methods.options import (
     GENETIC_CODES,
@@ -34,6 +33,7 @@ from service.methods.options import (
     YesNo,
 )
 from service.methods.registry import DATASET_FIELDS, IGNORED_FIELDS
+from service.methods.spec import SPEC_PATH
 
 REFERENCE = Path("/work/shared/reference")
 UPSTREAM_FILES = {

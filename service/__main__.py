@@ -19,7 +19,7 @@ def main() -> int:
         return 2
     # One worker process: the LocalScheduler's queue lives in it (trackers are multi-process safe).
     # h11, not httptools: httptools lowercases every response header name it writes, h11 keeps the
-    # casing the app sends (`X-Session-Token`, see service/wire.py).
+    # casing the app sends (`X-Session-Token`, see service/api/middleware/header_casing.py).
     uvicorn.run("service.asgi:app", host=settings.SERVICE_HOST, port=settings.SERVICE_DATAMONKEY_PORT,
                 workers=1, log_config=None, access_log=False, http="h11")
     return 0

@@ -7,7 +7,7 @@ import warnings
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
 from service.app import create_app  # noqa: E402
-from service.wire import HeaderCasingMiddleware  # noqa: E402
+from service.api.middleware.header_casing import HeaderCasingMiddleware  # noqa: E402
 
 # outside everything: header names are spelled last, on their way to the server
 app = HeaderCasingMiddleware(create_app())

@@ -7,59 +7,33 @@ handlers, which run in a worker thread); every response carries it back in the s
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sys
-import uuid
+from collections.abc import Iterator
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-REQUEST_ID_HEADER = "x-request-id"
 #: uvicorn adds `color_message` (the message again, with ANSI colour codes) to its records: noise in JSON.
 _DROPPED_ATTRS = ("color_message",)
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
 def current_request_id() -> str:
-    """The id of the request being handled, wherever the caller runs."""
-    value = _request_id.get()
-    if value:
-        return value
+    """The id of the request being handled (empty outside a request)."""
+    return _request_id.get()
+
+
+@contextlib.contextmanager
+def request_id_bound(request_id: str) -> Iterator[None]:
+    """Log records made inside carry `request_id` (the HTTP edge binds it per request)."""
+    token = _request_id.set(request_id)
     try:
-        from flask import has_request_context, request
-
-        if has_request_context():
-            return request.headers.get(REQUEST_ID_HEADER, "")
-    except ImportError:  # pragma: no cover - flask is a hard dependency
-        pass
-    return ""
-
-
-class RequestIdMiddleware:
-    """ASGI middleware: assign an id per HTTP request and echo it in the response headers."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        request_id = uuid.uuid4().hex
-        token = _request_id.set(request_id)
-        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != REQUEST_ID_HEADER.encode()]
-        scope = dict(scope, headers=headers + [(REQUEST_ID_HEADER.encode(), request_id.encode())])
-
-        async def send_with_id(message):
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"X-Request-ID", request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            _request_id.reset(token)
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 class _RequestIdFilter(logging.Filter):

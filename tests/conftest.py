@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
+from service.config import Settings
 
 HYPHY_DATA = Path("/usr/share/hyphy")
 ADH_NEXUS = HYPHY_DATA / "TemplateBatchFiles/Miscellaneous/phylohandbook/datasets/Drosophilia_adh.nex"
@@ -36,8 +37,9 @@ def settings_overrides(tmp_path):
 def make_app(settings_overrides):
     """Build an app with extra settings; responses are validated against openapi.yaml."""
 
-    def build(**extra):
-        return create_app({**settings_overrides, **extra}, validate_responses=True)
+    def build(scheduler=None, **extra):
+        return create_app(Settings.from_environ({**settings_overrides, **extra}), scheduler=scheduler,
+                          validate_responses=True)
 
     return build
 

@@ -10,8 +10,12 @@ from service.identity import Identity, cluster_credentials, request_token
 from service.schedulers.base import ClusterCredentials
 
 
+#: Key of the app's Services in `flask_app.extensions`.
+EXTENSION = "datamonkey"
+
+
 def services():
-    return current_app.extensions["datamonkey"]
+    return current_app.extensions[EXTENSION]
 
 
 def identity(body_token: Any = None, *, may_open_session: bool = False) -> Identity:

@@ -44,7 +44,7 @@ def retry_job(job_id: str, body: dict | None = None, **_params):
 
 
 def get_job_logs(job_id: str, stream: str = "stdout", tail: int | None = None, **_params):
-    """The plain read; `follow=true` never gets here (service/api/log_stream.py streams it)."""
+    """The plain read; `follow=true` never gets here (service/api/middleware/log_follow.py streams it)."""
     job = services().jobs.get(identity(), job_id)
     return Response(logs.read(job, stream, tail), mimetype="text/plain",
                     headers={"X-Job-Status": job.state, "Cache-Control": "no-store"})

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
+from service.config import Settings
 from tests.conftest import FIXTURES, store_settings
 
 #: A stand-in for HyPhy: writes a result where `--output` would put it (the job's directory).
@@ -65,8 +66,8 @@ def fuzz_app(tmp_path_factory):
     hyphy = root / "fake-hyphy"
     hyphy.write_text(FAKE_HYPHY)
     hyphy.chmod(0o755)
-    app = create_app({**store_settings(root), "HYPHY_BINARY": str(hyphy), "LOCAL_MAX_CONCURRENT_JOBS": "1",
-                      "DATASET_MAX_BYTES": str(256 * 1024)})
+    app = create_app(Settings.from_environ({**store_settings(root), "HYPHY_BINARY": str(hyphy),
+                                            "LOCAL_MAX_CONCURRENT_JOBS": "1", "DATASET_MAX_BYTES": str(256 * 1024)}))
     yield app
     app.app.extensions["datamonkey"].scheduler.shutdown()
 

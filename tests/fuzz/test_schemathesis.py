@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.app import load_spec
+from service.api.spec import load_spec
 from tests.fuzz.conftest import FUZZ, SEEDS
 
 #: Generated cases per operation in the fuzzing phase (valid and invalid together); the examples and

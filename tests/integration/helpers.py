@@ -20,6 +20,7 @@ import pytest
 
 from service import hyphy
 from service.app import create_app
+from service.config import Settings
 from service.schedulers.local import PID_FILE
 from tests.conftest import FIXTURES, store_settings, upload_id
 
@@ -49,9 +50,10 @@ def settings_for(root: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-def build_app(root: Path, **extra: Any):
-    """An app on the stores under `root`; responses are validated against openapi.yaml."""
-    return create_app(settings_for(root, **extra), validate_responses=True)
+def build_app(root: Path, scheduler=None, **extra: Any):
+    """An app on the stores under `root` (jobs on `scheduler`, else the configured one);
+    responses are validated against openapi.yaml."""
+    return create_app(Settings.from_environ(settings_for(root, **extra)), scheduler=scheduler, validate_responses=True)
 
 
 def services(app):

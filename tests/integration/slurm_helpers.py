@@ -175,8 +175,9 @@ def slurm_settings(stores: Path, work: Path, **extra: Any) -> dict[str, Any]:
 
 def build_slurm_app(stores: Path, work: Path, **extra: Any):
     from service.app import create_app
+    from service.config import Settings
 
-    return create_app(slurm_settings(stores, work, **extra), validate_responses=True)
+    return create_app(Settings.from_environ(slurm_settings(stores, work, **extra)), validate_responses=True)
 
 
 def shutdown(app) -> None:

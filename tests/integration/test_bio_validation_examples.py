@@ -22,7 +22,7 @@ from service import hyphy
 from tests.conftest import ADH_NEXUS, FIXTURES, upload, upload_id
 from tests.integration.helpers import INTEGRATION, build_app
 from tests.unit.fakes import FakeScheduler
-from tests.unit.helpers import PLAIN_TREE, install_scheduler
+from tests.unit.helpers import PLAIN_TREE
 
 pytestmark = INTEGRATION
 
@@ -43,8 +43,7 @@ ADH = [(name[1:], seq) for name, seq in zip(*[iter((FIXTURES / "adh.fasta").read
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    app = build_app(tmp_path_factory.mktemp("bio-validation"))
-    install_scheduler(app, FakeScheduler())
+    app = build_app(tmp_path_factory.mktemp("bio-validation"), scheduler=FakeScheduler())
     return app.test_client()
 
 

@@ -7,6 +7,7 @@ completes there if every path it is given is absolute (issue 12.1).
 from __future__ import annotations
 
 from service.app import create_app
+from service.config import Settings
 from tests.integration.helpers import INTEGRATION, describe, fixture_id, kill_leftover_runners, start, wait_all
 from tests.unit.test_config import STORE_PATHS
 
@@ -17,7 +18,7 @@ def test_default_settings_run_fel_to_completed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the directory the service starts in
     for name in (*STORE_PATHS, "SCHEDULER_TYPE", "HYPHY_BINARY"):
         monkeypatch.delenv(name, raising=False)
-    client = create_app({"LOG_LEVEL": "WARNING"}, validate_responses=True).test_client()
+    client = create_app(Settings.from_environ({"LOG_LEVEL": "WARNING"}), validate_responses=True).test_client()
     try:
         body = {"alignment": fixture_id(client, "adh.fasta"), "tree": fixture_id(client, "adh.nwk")}
         job_id = start(client, "fel", body)["job_id"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from service.app import load_spec
+from service.api.spec import load_spec
 from tests.conftest import ADH_NEXUS, upload_id
 from tests.payloads import payloads
 from tests.integration.helpers import INTEGRATION

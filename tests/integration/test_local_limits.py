@@ -21,7 +21,6 @@ from tests.integration.helpers import (
     wait_all,
     wait_for,
 )
-from tests.unit.helpers import install_scheduler
 
 pytestmark = INTEGRATION
 
@@ -33,8 +32,7 @@ def processes_in(workdir: Path) -> list[int]:
 
 
 def test_fel_past_its_time_limit_is_killed_and_ends_error_saying_so(tmp_path):
-    app = build_app(tmp_path)
-    install_scheduler(app, LocalScheduler(1, minute_s=0.0))  # every time limit is over at once
+    app = build_app(tmp_path, scheduler=LocalScheduler(1, minute_s=0.0))  # every time limit is over at once
     client = app.test_client()
     try:
         body = {"alignment": fixture_id(client, "adh.fasta"), "tree": fixture_id(client, "adh.nwk")}

@@ -11,7 +11,6 @@ from connexion.spec import OpenAPISpecification
 
 from tests.conftest import ADH_NEXUS, upload_id
 from tests.unit.fakes import FakeScheduler
-from tests.unit.helpers import install_scheduler
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -50,11 +49,25 @@ def load_and_check_the_spec_once():
         yield
 
 
+#: Fixtures that are schedulers: a test naming one gets its apps built on it (no HyPhy runs).
+SCHEDULER_FIXTURES = ("slurm_fake", "fake")
+
+
 @pytest.fixture
-def fake(app) -> FakeScheduler:
-    scheduler = FakeScheduler()
-    install_scheduler(app, scheduler)
-    return scheduler
+def fake() -> FakeScheduler:
+    return FakeScheduler()
+
+
+@pytest.fixture
+def make_app(make_app, request):
+    """tests/conftest.py's factory, on the scheduler fixture the test names (else the configured
+    scheduler); `make_app(scheduler=…)` picks one explicitly."""
+    named = next((request.getfixturevalue(name) for name in SCHEDULER_FIXTURES if name in request.fixturenames), None)
+
+    def build(scheduler=None, **extra):
+        return make_app(scheduler=scheduler or named, **extra)
+
+    return build
 
 
 @pytest.fixture

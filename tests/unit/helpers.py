@@ -9,13 +9,6 @@ LABELLED_TREE = "(MEL{Test},MA,(ERE{Test},((SIL,DIF),AFF)));\n"
 PLAIN_TREE = "(MEL,MA,(ERE,((SIL,DIF),AFF)));\n"
 
 
-def install_scheduler(app, scheduler) -> None:
-    """Swap the scheduler the job service (and the health check) uses."""
-    services = app.app.extensions["datamonkey"]
-    services.jobs.scheduler = scheduler
-    services.scheduler = scheduler
-
-
 def start(client, method: str, body: dict, token: str | None = None):
     headers = {"user_token": token} if token else {}
     return client.post(f"/api/v1/methods/{method}-start", json=body, headers=headers)

@@ -6,11 +6,10 @@ import logging
 
 import pytest
 
-from service.app import load_spec
+from service.api.spec import load_spec
 from service.config import ConfigError, Settings
 from tests.conftest import ADH_NEXUS, upload_id
-from tests.unit.fakes import FakeScheduler
-from tests.unit.helpers import install_scheduler, start_ok
+from tests.unit.helpers import start_ok
 from tests.unit.test_ownership_walk import PUBLIC, walk
 
 ALICE = "alice-configured-token-7d41"
@@ -32,10 +31,8 @@ def test_configured_tokens_work_from_the_variable_and_the_file(locked):
         assert client.get(f"/api/v1/datasets/{dataset}", headers={"user_token": token}).status_code == 200
 
 
-def test_every_operation_but_health_and_methods_refuses_anonymous_and_unknown_tokens(locked):
+def test_every_operation_but_health_and_methods_refuses_anonymous_and_unknown_tokens(locked, fake):
     client = locked.test_client()
-    fake = FakeScheduler()
-    install_scheduler(locked, fake)
     alice = {"dataset": upload_id(client, ADH_NEXUS, token=ALICE)}
     alice["job"] = start_ok(client, "fel", {"alignment": alice["dataset"]}, token=ALICE)["job_id"]
     for caller in ({}, {"user_token": STRANGER}):

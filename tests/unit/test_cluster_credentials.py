@@ -8,7 +8,6 @@ import pytest
 from service.errors import Unauthorized
 from service.identity import cluster_credentials
 from tests.unit.fakes import FakeScheduler
-from tests.unit.helpers import install_scheduler
 
 KEY = b"k" * 32
 
@@ -24,10 +23,8 @@ class SlurmLikeScheduler(FakeScheduler):
 
 
 @pytest.fixture
-def slurm_fake(app):
-    scheduler = SlurmLikeScheduler()
-    install_scheduler(app, scheduler)
-    return scheduler
+def slurm_fake():
+    return SlurmLikeScheduler()
 
 
 def headers(user: str | None, token: str | None) -> dict[str, str]:

@@ -84,12 +84,12 @@ def test_environment_is_read_and_overrides_win(monkeypatch):
 def test_a_bad_environment_variable_stops_create_app(monkeypatch, settings_overrides):
     monkeypatch.setenv("SERVICE_DATAMONKEY_PORT", "not-a-port")
     with pytest.raises(ConfigError, match="SERVICE_DATAMONKEY_PORT"):
-        create_app(settings_overrides)
+        create_app()
 
 
 def test_create_app_refuses_an_unknown_scheduler(settings_overrides):
     with pytest.raises(ConfigError, match="SCHEDULER_TYPE"):
-        create_app({**settings_overrides, "SCHEDULER_TYPE": "PBSScheduler"})
+        create_app(Settings.from_environ({**settings_overrides, "SCHEDULER_TYPE": "PBSScheduler"}))
 
 
 @pytest.mark.parametrize("name", ["METHOD_TIME_LIMIT_MIN", "METHOD_CPUS", "METHOD_MEMORY_MB"])

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from service.app import load_spec
+from service.api.spec import load_spec
 from tests.conftest import ADH_NEXUS
 
 API = "/api/v1"
@@ -270,16 +270,15 @@ def test_every_operation_declares_the_errors_the_frameworks_can_answer():
     assert not missing, missing
 
 
-def test_a_failing_scheduler_health_check_is_an_unhealthy_503_in_the_health_shape(app, client):
+def test_a_failing_scheduler_health_check_is_an_unhealthy_503_in_the_health_shape(make_app):
     """/health declares 500/503 as `Health`: a crash in the check must not become a ServerError body."""
     from tests.unit.fakes import FakeScheduler
-    from tests.unit.helpers import install_scheduler
 
     class Broken(FakeScheduler):
         def health(self):
             raise RuntimeError("secret detail")
 
-    install_scheduler(app, Broken())
+    client = make_app(scheduler=Broken()).test_client()
     response = client.get(f"{API}/health")
     assert response.status_code == 503
     body = response.json()

@@ -90,12 +90,9 @@ SHAPES = {
 @pytest.fixture
 def small_app(make_app):
     from tests.unit.fakes import FakeScheduler
-    from tests.unit.helpers import install_scheduler
 
-    app = make_app(DATASET_MAX_BYTES=8192)
     fake = FakeScheduler()
-    install_scheduler(app, fake)
-    return app, fake
+    return make_app(scheduler=fake, DATASET_MAX_BYTES=8192), fake
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

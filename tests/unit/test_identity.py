@@ -10,7 +10,7 @@ from service.errors import Forbidden, Unauthorized
 from service.identity import ANONYMOUS, Sessions, require_owner, token_hash
 from tests.conftest import ADH_NEXUS, upload, upload_id
 from tests.unit.fakes import GOOD_RESULT, FakeScheduler
-from tests.unit.helpers import install_scheduler, start, start_ok
+from tests.unit.helpers import start, start_ok
 
 ALICE = "alice-secret-token-4f9c2a"
 BOB = "bob-secret-token-77d1e0"
@@ -140,9 +140,7 @@ def test_require_owner_rules():
 # -- SESSION_MODE=auto ------------------------------------------------------------------------------
 @pytest.fixture
 def auto_app(make_app):
-    app = make_app(SESSION_MODE="auto")
-    install_scheduler(app, FakeScheduler())
-    return app
+    return make_app(SESSION_MODE="auto", scheduler=FakeScheduler())
 
 
 def test_auto_mode_token_less_upload_opens_a_session(auto_app):
@@ -221,9 +219,8 @@ def grep_tree(root: Path, needle: str) -> list[str]:
 
 
 def test_tokens_are_never_stored_in_plain_text(make_app, tmp_path):
-    app = make_app(SESSION_MODE="auto")
     fake = FakeScheduler()
-    install_scheduler(app, fake)
+    app = make_app(SESSION_MODE="auto", scheduler=fake)
     client = app.test_client()
     response = upload(client, ADH_NEXUS, meta={"name": "n", "type": "t", "description": "d"})
     token = response.headers["X-Session-Token"]
@@ -233,8 +230,7 @@ def test_tokens_are_never_stored_in_plain_text(make_app, tmp_path):
     assert client.get(f"/api/v1/jobs/{job['job_id']}", headers=auth(token)).json()["status"] == "completed"
     assert client.post("/api/v1/methods/fel-result", json={"alignment": ds_id}, headers=auth(token)).status_code == 200
 
-    anonymous_mode = make_app()  # same data directories, token users allowed without sessions
-    install_scheduler(anonymous_mode, FakeScheduler())
+    anonymous_mode = make_app(scheduler=FakeScheduler())  # same data directories, token users allowed without sessions
     other = anonymous_mode.test_client()
     other_ds = upload_id(other, ADH_NEXUS, token=ALICE)
     start_ok(other, "fel", {"alignment": other_ds, "user_token": ALICE}, token=ALICE)

@@ -9,10 +9,10 @@ import pytest
 from connexion.middleware.abstract import ROUTING_CONTEXT
 
 from service import hyphy, logs
-from service.api.log_stream import LogFollowMiddleware
+from service.api.middleware.log_follow import LogFollowMiddleware
 from tests.conftest import ADH_NEXUS, upload_id
 from tests.unit.fakes import GOOD_RESULT
-from tests.unit.helpers import install_scheduler, start_ok
+from tests.unit.helpers import start_ok
 
 ALICE = "alice-logs-token-5e6f7a"
 STDOUT = "Analysis Description\n\x1b[0;32m| 1 | 2 |\x1b[0m\n### Obtaining branch lengths\n### Fitting\n"
@@ -152,7 +152,6 @@ def test_a_stream_stops_when_its_client_goes_away_and_frees_its_slot(app, runnin
 def test_followers_are_bounded_in_all_and_per_owner(make_app, fake, monkeypatch, limit, status, code):
     monkeypatch.setattr(logs, limit, 0)
     client = make_app().test_client()
-    install_scheduler(client.app, fake)
     job_id = start_ok(client, "fel", {"alignment": upload_id(client, ADH_NEXUS)})["job_id"]
     response = client.get(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"})
     assert response.status_code == status and response.headers["Retry-After"]

@@ -33,7 +33,7 @@ def test_a_body_without_content_length_is_counted_as_it_streams():
 
     from starlette.exceptions import HTTPException
 
-    from service.limits import BodyLimitMiddleware
+    from service.api.middleware.body_limit import BodyLimitMiddleware
 
     read = []
 

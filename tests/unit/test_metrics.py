@@ -13,7 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
 from service.schedulers.slurm_rest import metrics as slurm_metrics
-from service.app import create_app, load_spec
+from service.api.spec import load_spec
+from service.app import create_app
+from service.config import Settings
 from service.auth.slurm_jwt import SlurmJWTManager, SlurmTokenError
 from service.schedulers.base import CredentialsRefused
 from service.schedulers.base import ClusterCredentials
@@ -179,7 +181,7 @@ def test_an_unreadable_job_store_does_not_fail_the_scrape(client, fake, adh_id, 
     monkeypatch.setattr(app_tracker(client), "counts", broken)
     still = scrape(client)  # the last counts are served
     assert still.value("datamonkey_jobs", method="fel", state="queued") == 1
-    fresh = create_app(store_settings(tmp_path / "other")).test_client()
+    fresh = create_app(Settings.from_environ(store_settings(tmp_path / "other"))).test_client()
     monkeypatch.setattr(app_tracker(fresh), "counts", broken)
     assert scrape(fresh).families["datamonkey_jobs"].samples == []  # no count yet: none shown
 
@@ -190,8 +192,8 @@ def app_tracker(client):
 
 # -- one registry per app ----------------------------------------------------------------------
 def test_each_app_has_its_own_registry(tmp_path):
-    first, second = (create_app(store_settings(tmp_path / name)) for name in ("a", "b"))
-    create_app(store_settings(tmp_path / "a"))  # and again: never "Duplicated timeseries"
+    first, second = (create_app(Settings.from_environ(store_settings(tmp_path / name))) for name in ("a", "b"))
+    create_app(Settings.from_environ(store_settings(tmp_path / "a")))  # and again: never "Duplicated timeseries"
     a, b = first.test_client(), second.test_client()
     for _ in range(3):
         a.get("/api/v1/methods")

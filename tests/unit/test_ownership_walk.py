@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from service.app import load_spec
+from service.api.spec import load_spec
 from service.methods import METHODS
 from tests.conftest import ADH_NEXUS, upload_id
 from tests.unit.fakes import GOOD_RESULT

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from service.methods import METHODS
 from tests.unit.fakes import FakeScheduler
-from tests.unit.helpers import install_scheduler, start_ok
+from tests.unit.helpers import start_ok
 
 
 def submitted_resources(make_app, adh_id_for, method="fel", **settings):
-    app = make_app(**settings)
     scheduler = FakeScheduler()
-    install_scheduler(app, scheduler)
+    app = make_app(scheduler=scheduler, **settings)
     client = app.test_client()
     job_id = start_ok(client, method, {"alignment": adh_id_for(client)})["job_id"]
     spec = scheduler.submitted[job_id]

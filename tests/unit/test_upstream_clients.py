@@ -197,7 +197,7 @@ def test_result_before_any_job_is_upstreams_not_found_error(client, fake, adh_id
 
 @pytest.mark.parametrize("method_id", ["nrm", "slatkin"])
 def test_methods_hyphy_lacks_declare_the_501_they_answer(client, fake, adh_id, method_id):
-    from service.app import load_spec
+    from service.api.spec import load_spec
 
     paths = load_spec()["paths"]
     requests = [("post", f"/methods/{method_id}-start", {"json": {"alignment": adh_id}}),

@@ -322,7 +322,7 @@ class SlurmRaw:
     that version's adapter: the same request bodies, parsed the same way."""
 
     def __init__(self, env: dict[str, str], base_url: str | None = None):
-        from service.auth.slurm_jwt import SlurmJWTManager
+        from service.schedulers.slurm_rest.token import SlurmJWTManager
         from service.schedulers.slurm_rest.client import SlurmRestClient
         from service.schedulers.slurm_rest.discovery import ApiVersion
 

@@ -16,7 +16,7 @@ from service.schedulers.slurm_rest import metrics as slurm_metrics
 from service.api.spec import load_spec
 from service.app import create_app
 from service.config import Settings
-from service.auth.slurm_jwt import SlurmJWTManager, SlurmTokenError
+from service.schedulers.slurm_rest.token import SlurmJWTManager, SlurmTokenError
 from service.schedulers.base import CredentialsRefused
 from service.schedulers.base import ClusterCredentials
 from service.schedulers.slurm_rest.scheduler import SlurmRestScheduler, SlurmSubmitError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.auth.slurm_jwt import SlurmTokenError
+from service.schedulers.slurm_rest.token import SlurmTokenError
 from service.schedulers.base import CredentialsRefused
 from service.schedulers.base import (
     ACTIVE,

@@ -65,6 +65,7 @@ from service.schedulers.slurm_rest.informer import JobInformer
 from service.schedulers.slurm_rest.script import build_script
 from service.schedulers.slurm_rest import workdir as workdirs
 from service.schedulers.slurm_rest.states import gone_state, phase_of, run_state
+from service.schedulers.slurm_rest.token import SlurmJWTManager
 from service.trackers.jobs import JobRecord
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,6 @@ class SlurmRestScheduler(Scheduler):
 
     @classmethod
     def from_settings(cls, settings) -> "SlurmRestScheduler":
-        from service.auth.slurm_jwt import SlurmJWTManager
-
         jwt = SlurmJWTManager(Path(settings.SLURM_JWT_KEY_PATH), settings.SLURM_JWT_USERNAME,
                               lifetime_secs=settings.SLURM_JWT_EXPIRATION_SECS,
                               refresh_secs=settings.SLURM_JWT_REFRESH_SECS)

@@ -3,7 +3,7 @@
 import jwt
 import pytest
 
-from service.auth.slurm_jwt import SlurmJWTManager, SlurmTokenError
+from service.schedulers.slurm_rest.token import SlurmJWTManager, SlurmTokenError
 
 
 class FakeClock:

@@ -1,1 +1,0 @@
-"""Credentials for outbound calls (the Slurm REST API's JWT)."""

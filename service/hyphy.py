@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+# the file names are service/jobdir.py's; EXIT_STATUS, RESULT and STDOUT stay importable from here for
+# tests/unit/fakes.py, which writes the files a finished run leaves
+from service.jobdir import EXIT_STATUS, RESULT, STDOUT, JobDirectory  # noqa: F401
+
 BINARY_DIR = Path("/usr/lib/hyphy/bin")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _COUNTER = re.compile(r"(\d+)\s*/\s*(\d+)")
-
-#: Files every job directory holds, whichever scheduler ran it.
-STDOUT, STDERR, EXIT_STATUS, RESULT, ERRORS_LOG = "stdout.log", "stderr.log", "exit_status", "result.json", "errors.log"
 
 
 def pick_binary(configured: str = "auto", cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
@@ -53,10 +54,10 @@ def cap_cpus(argv: Sequence[str], cpus: int) -> list[str]:
 
 
 def terminal_command(argv: Sequence[str]) -> list[str]:
-    """`argv` with stdin /dev/null (a prompt fails at once instead of waiting), stdout to STDOUT in
-    the working directory, and stderr on a pseudo-terminal, so HyPhy prints its counters.
+    """`argv` with stdin /dev/null (a prompt fails at once instead of waiting), stdout to the job
+    directory's STDOUT, and stderr on a pseudo-terminal, so HyPhy prints its counters.
 
-    Run the result in the job directory with stdin /dev/null and stdout + stderr to STDERR: that
+    Run the result in the job directory with stdin /dev/null and stdout + stderr to its STDERR: that
     file gets the terminal's text. `script` runs the command with $SHELL, so SHELL is pinned to
     /bin/sh (a job user's login shell may be nologin); every word is quoted for it. `script -e`
     exits with the command's code and, when terminated, stops it.
@@ -81,23 +82,21 @@ class Outcome:
 
 def read_exit_status(workdir: Path) -> int | None:
     """The exit code the job wrapper recorded, or None while the job has not finished."""
-    try:
-        return int((workdir / EXIT_STATUS).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
+    return JobDirectory(workdir).exit_code()
 
 
 def classify(workdir: Path, exit_code: int) -> Outcome:
     """Decide completed vs error for a finished run from its exit code and files."""
-    stdout = tail(workdir / STDOUT, 64 * 1024)
-    errors_log = tail(workdir / ERRORS_LOG, 8 * 1024).strip()
+    files = JobDirectory(workdir)
+    stdout = tail(files.stdout, 64 * 1024)
+    errors_log = tail(files.errors_log, 8 * 1024).strip()
     error_text = _error_message(stdout) or errors_log
     if exit_code != 0:
-        detail = error_text or clean_terminal_text(tail(workdir / STDERR, 2000)).strip() or "no output"
+        detail = error_text or clean_terminal_text(tail(files.stderr, 2000)).strip() or "no output"
         return Outcome(False, f"HyPhy exited with code {exit_code}: {detail}")
     if error_text:
         return Outcome(False, f"HyPhy reported an error: {error_text}")
-    result = workdir / RESULT
+    result = files.result
     try:
         if result.stat().st_size == 0:
             return Outcome(False, "HyPhy exited 0 but wrote an empty result file")
@@ -143,8 +142,9 @@ class Progress:
 
 
 def progress(workdir: Path) -> Progress:
-    headings = [line[4:].strip() for line in tail(workdir / STDOUT, 32 * 1024).splitlines() if line.startswith("### ")]
-    step = current_status_line(tail(workdir / STDERR, 4 * 1024))
+    files = JobDirectory(workdir)
+    headings = [line[4:].strip() for line in tail(files.stdout, 32 * 1024).splitlines() if line.startswith("### ")]
+    step = current_status_line(tail(files.stderr, 4 * 1024))
     counter = _COUNTER.search(step)
     return Progress(phase=headings[-1][:200] if headings else "", step=step[:200],
                     done=int(counter.group(1)) if counter else None,

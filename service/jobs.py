@@ -41,6 +41,7 @@ from service.errors import (
     Unauthorized,
 )
 from service.identity import Identity, require_owner
+from service.jobdir import JobDirectory
 from service.methods import Method, Resources
 from service.methods.capabilities import FixedCapabilities, MethodCatalog
 from service.methods.options import BRANCH_KEYWORDS, GENETIC_CODES
@@ -134,7 +135,6 @@ class JobService:
         new_id = new_job_id()
         attempt = dataclasses.replace(
             job, job_id=new_id, workdir=str(self.work_root / new_id),
-            paths={name: str(self.work_root / new_id / Path(path).name) for name, path in job.paths.items()},
             resources={**job.resources, **resources}, scheduler=self.scheduler.name,
             cluster_user=credentials.user if credentials else "",
             previous_job_ids=[*job.previous_job_ids, job.job_id], retried_as=None,
@@ -199,9 +199,6 @@ class JobService:
             options=options, datasets={role: rec.id for role, rec in records.items()}, inputs=inputs,
             workdir=str(self.work_root / job_id), scheduler=self.scheduler.name, cluster_user=cluster_user,
             resources=vars(self.resources(method)).copy(),
-            paths={name: str(self.work_root / job_id / filename) for name, filename in (
-                ("stdout", hyphy.STDOUT), ("stderr", hyphy.STDERR), ("exit_status", hyphy.EXIT_STATUS),
-                ("result", hyphy.RESULT))},
         )
         return method, record, records
 
@@ -274,9 +271,10 @@ class JobService:
 
     def _submit(self, method: Method, job: JobRecord, inputs: dict[str, DatasetRecord],
                 credentials: ClusterCredentials | None) -> JobRecord:
-        workdir = Path(job.workdir)
-        alignment = workdir / "input" / "alignment.txt"
-        tree = workdir / "input" / "tree.nwk" if "tree" in inputs and method.tree != "none" else None
+        files = JobDirectory(job.workdir)
+        workdir = files.path
+        alignment = files.alignment
+        tree = files.tree if "tree" in inputs and method.tree != "none" else None
         with storage_guard(workdir, "job work"):  # a full or read-only disk is a 503, not a 500
             workdir.mkdir(parents=True, exist_ok=True)
             self.datasets.copy_content(inputs["alignment"], alignment)
@@ -441,8 +439,7 @@ class JobService:
         return updated
 
     def result(self, job: JobRecord) -> Any:
-        with open(Path(job.workdir) / hyphy.RESULT, "rb") as handle:
-            return json.load(handle)
+        return JobDirectory(job.workdir).read_result()
 
     # -- stopping ----------------------------------------------------------------------------
     def cancel(self, identity: Identity, job_id: str, credentials: ClusterCredentials | None = None) -> JobRecord:

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, AsyncIterator, Callable
 
 from service import hyphy
 from service.errors import ServiceUnavailable
+from service.jobdir import JobDirectory
 from service.trackers.jobs import JobRecord
 
 if TYPE_CHECKING:
     from service.jobs import JobService
 
-STREAM_FILES = {"stdout": hyphy.STDOUT, "stderr": hyphy.STDERR}
 #: A plain read returns at most this much of the end of a log (HyPhy logs are rarely over 1 MB).
 READ_LIMIT_BYTES = 8 * 1024 * 1024
 #: How often a follower looks for new output and a new job state.
@@ -154,4 +154,4 @@ def _last_lines(text: str, count: int) -> str:
 
 
 def _path(job: JobRecord, stream: str) -> Path:
-    return Path(job.workdir) / STREAM_FILES[stream]
+    return JobDirectory(job.workdir).log(stream)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from service.errors import FieldError, InvalidRequest
+from service.jobdir import JobDirectory
 from service.methods.options import (
     BranchSelection,
     Choice,
@@ -80,7 +81,8 @@ class Method:
     tree: str = "required"
     #: The tree must carry {labels}; `label_option` names the option that selects them.
     label_option: str | None = None
-    #: Extra per-job output flags HyPhy would otherwise write next to the input.
+    #: Extra per-job output flags HyPhy would otherwise write next to the input: flag → file name
+    #: in the job's folder (service/jobdir.py).
     job_files: Mapping[str, str] = field(default_factory=dict)
     resources: Resources = Resources()
     status: str = "available"
@@ -204,9 +206,10 @@ class Method:
             raise InvalidRequest(lost)
         for option in self.options:
             args += option.argv(options.get(option.name))
-        args += ["--output", f"{workdir}/result.json"]
+        files = JobDirectory(workdir)
+        args += ["--output", str(files.result)]
         for flag, filename in self.job_files.items():
-            args += [flag, f"{workdir}/{filename}"]
+            args += [flag, str(files.output(filename))]
         return args
 
     def required_flags(self) -> set[str]:

@@ -23,15 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from service import hyphy
-from service.hyphy import read_exit_status
+from service.jobdir import JobDirectory
 from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, ClusterCredentials, JobSpec, RunState, Scheduler
-from service.schedulers.local_runner import COMMAND_FILE, limit_exceeded
-from service.trackers.fs import atomic_write_bytes, atomic_write_json
 from service.trackers.jobs import JobRecord
 
 log = logging.getLogger(__name__)
-PID_FILE = "runner.pid"
-CANCELLED_FILE = "cancelled"
 #: How long cancel() waits for a signalled runner to exit.
 CANCEL_GRACE_S = 10.0
 
@@ -44,7 +40,7 @@ class LocalScheduler(Scheduler):
         self.max_concurrent = max_concurrent
         self.minute_s = minute_s
         self._lock = threading.Lock()
-        self._queue: "OrderedDict[str, Path]" = OrderedDict()
+        self._queue: "OrderedDict[str, JobDirectory]" = OrderedDict()
         self._running: dict[str, int] = {}
 
     # -- interface -------------------------------------------------------------------------
@@ -57,10 +53,10 @@ class LocalScheduler(Scheduler):
                      extra={"job_id": spec.job_id, "cpus": spec.cpus, "capped_to": cpus})
         limits = {"memory_mb": spec.memory_mb, "time_limit_min": spec.time_limit_min,
                   "time_limit_s": spec.time_limit_min * self.minute_s}
-        atomic_write_json(spec.workdir / COMMAND_FILE,
-                          {"argv": hyphy.cap_cpus(spec.argv, cpus), "env": spec.env, "limits": limits})
+        workdir = JobDirectory(spec.workdir)
+        workdir.write_command({"argv": hyphy.cap_cpus(spec.argv, cpus), "env": spec.env, "limits": limits})
         with self._lock:
-            self._queue[spec.job_id] = spec.workdir
+            self._queue[spec.job_id] = workdir
         self._dispatch()
         return f"local-{spec.job_id}"
 
@@ -68,8 +64,8 @@ class LocalScheduler(Scheduler):
         return {job.job_id: self._status(job) for job in jobs}
 
     def cancel(self, job: JobRecord, credentials: ClusterCredentials | None = None) -> None:
-        workdir = Path(job.workdir)
-        atomic_write_bytes(workdir / CANCELLED_FILE, b"")
+        workdir = JobDirectory(job.workdir)
+        workdir.mark_cancelled()
         with self._lock:
             queued = self._queue.pop(job.job_id, None) is not None
         if queued:
@@ -88,12 +84,12 @@ class LocalScheduler(Scheduler):
 
     def find_submitted(self, jobs: list[JobRecord]) -> dict[str, str]:
         """submit() writes command.json first: with it, the job was taken (recover() re-attaches or queues it)."""
-        return {job.job_id: f"local-{job.job_id}" for job in jobs if (Path(job.workdir) / COMMAND_FILE).exists()}
+        return {job.job_id: f"local-{job.job_id}" for job in jobs if JobDirectory(job.workdir).command.exists()}
 
     def recover(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
-            workdir = Path(job.workdir)
-            if read_exit_status(workdir) is not None or (workdir / CANCELLED_FILE).exists():
+            workdir = JobDirectory(job.workdir)
+            if workdir.exit_code() is not None or workdir.cancelled:
                 continue
             pid = _alive_pid(workdir)
             if pid is not None:
@@ -101,11 +97,11 @@ class LocalScheduler(Scheduler):
                 with self._lock:
                     self._running[job.job_id] = pid
                 threading.Thread(target=self._watch_foreign, args=(job.job_id, pid), daemon=True).start()
-            elif not (workdir / PID_FILE).exists() and (workdir / COMMAND_FILE).exists():
-                orphan = _unrecorded_runner(workdir)
+            elif not workdir.pid.exists() and workdir.command.exists():
+                orphan = _unrecorded_runner(workdir.path)
                 if orphan is not None:
                     # Started by a process killed before it wrote the pid file: adopt it, never re-run.
-                    atomic_write_bytes(workdir / PID_FILE, f"{orphan} {_start_time(orphan)}\n".encode())
+                    workdir.write_pid(orphan, _start_time(orphan))
                     log.info("adopted a runner whose pid was never recorded", extra={"job_id": job.job_id, "pid": orphan})
                     with self._lock:
                         self._running[job.job_id] = orphan
@@ -125,11 +121,11 @@ class LocalScheduler(Scheduler):
 
     # -- internals -------------------------------------------------------------------------
     def _status(self, job: JobRecord) -> RunState:
-        workdir = Path(job.workdir)
-        exit_code = read_exit_status(workdir)
-        cancelled = (workdir / CANCELLED_FILE).exists()
+        workdir = JobDirectory(job.workdir)
+        exit_code = workdir.exit_code()
+        cancelled = workdir.cancelled
         if exit_code is not None:
-            reason = "cancelled" if cancelled else limit_exceeded(workdir)
+            reason = "cancelled" if cancelled else workdir.limit_reason()
             return RunState(FINISHED, exit_code, reason, _started(workdir))
         with self._lock:
             if job.job_id in self._queue:
@@ -141,9 +137,9 @@ class LocalScheduler(Scheduler):
         if cancelled:
             return RunState(FINISHED, None, "cancelled")
         # Re-read: the runner may have written its exit status between the checks above.
-        exit_code = read_exit_status(workdir)
+        exit_code = workdir.exit_code()
         if exit_code is not None:
-            return RunState(FINISHED, exit_code, limit_exceeded(workdir), _started(workdir))
+            return RunState(FINISHED, exit_code, workdir.limit_reason(), _started(workdir))
         return RunState(LOST, None, "the job's process ended without recording an exit status "
                                     "(killed, or lost in a service restart)")
 
@@ -154,15 +150,15 @@ class LocalScheduler(Scheduler):
                 # Cancelled while being submitted (cancel() found nothing to stop yet). Checked
                 # under the lock that cancel() takes after writing the marker: either it is seen
                 # here, or cancel() finds the runner started here and stops it.
-                if (workdir / CANCELLED_FILE).exists():
+                if workdir.cancelled:
                     log.info("cancelled job not started", extra={"job_id": job_id})
                     continue
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "service.schedulers.local_runner", str(workdir)],
+                    [sys.executable, "-m", "service.schedulers.local_runner", str(workdir.path)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True, cwd=workdir, env=_runner_env(),
+                    start_new_session=True, cwd=workdir.path, env=_runner_env(),
                 )
-                atomic_write_bytes(workdir / PID_FILE, f"{process.pid} {_start_time(process.pid)}\n".encode())
+                workdir.write_pid(process.pid, _start_time(process.pid))
                 self._running[job_id] = process.pid
                 threading.Thread(target=self._wait_child, args=(job_id, process), daemon=True).start()
 
@@ -181,10 +177,10 @@ class LocalScheduler(Scheduler):
         self._dispatch()
 
 
-def _started(workdir: Path) -> dict[str, str]:
+def _started(workdir: JobDirectory) -> dict[str, str]:
     """When the runner started (its pid file's mtime), for jobs that finished between two polls."""
     try:
-        mtime = (workdir / PID_FILE).stat().st_mtime
+        mtime = workdir.pid.stat().st_mtime
     except FileNotFoundError:
         return {}
     return {"started": datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
@@ -229,13 +225,12 @@ def _unrecorded_runner(workdir: Path) -> int | None:
     return None
 
 
-def _alive_pid(workdir: Path) -> int | None:
+def _alive_pid(workdir: JobDirectory) -> int | None:
     """The runner's pid if that very process (same start time) is still alive."""
-    try:
-        pid_text, started = (workdir / PID_FILE).read_text().split()
-    except (FileNotFoundError, ValueError):
+    recorded = workdir.read_pid()
+    if recorded is None:
         return None
-    pid = int(pid_text)
+    pid, started = recorded
     if _pid_alive(pid) and _start_time(pid) == started:
         return pid
     return None

@@ -4,10 +4,11 @@ The LocalScheduler starts this in its own session (process group), so a job outl
 restart and can be cancelled as a group. It runs `command.json`'s argv through
 `hyphy.terminal_command` (stdin closed: HyPhy waits forever at a prompt otherwise; stderr on a
 pseudo-terminal for its progress counters), and records the exit code in `exit_status`, the same
-file the Slurm job script writes, so a finished run is judged from files by either scheduler.
+file the Slurm job script writes, so a finished run is judged from files by either scheduler
+(the job directory's files: service/jobdir.py).
 
 It also enforces command.json's `limits`, as Slurm would: past `time_limit_s`, or once the job's
-processes hold more than `memory_mb` resident, it kills them and writes why to LIMIT_FILE
+processes hold more than `memory_mb` resident, it kills them and writes why to `limit_exceeded`
 before `exit_status`. Memory is resident memory sampled here, not an address-space rlimit:
 HyPhy's threads reserve far more address space than they use (FEL with CPU=2: 172 MB for 26 MB
 resident), and an allocation the kernel refused could not be told from any other failure.
@@ -15,7 +16,6 @@ resident), and an allocation the kernel refused could not be told from any other
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,19 +23,17 @@ import sys
 import time
 from pathlib import Path
 
-from service.hyphy import EXIT_STATUS, STDERR, terminal_command
-from service.trackers.fs import atomic_write_bytes
+from service.hyphy import terminal_command
+from service.jobdir import JobDirectory
 
-COMMAND_FILE = "command.json"
-#: Why the runner killed the job, as its error message; absent when it did not.
-LIMIT_FILE = "limit_exceeded"
 #: How often the runner looks at the job's run time and memory.
 SAMPLE_S = 1.0
 
 
 def run(workdir: Path) -> int:
-    command = json.loads((workdir / COMMAND_FILE).read_text())
-    with open(workdir / STDERR, "wb") as terminal:
+    files = JobDirectory(workdir)
+    command = files.read_command()
+    with open(files.stderr, "wb") as terminal:
         child = subprocess.Popen(
             terminal_command(command["argv"]), cwd=workdir, env=command["env"],
             stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
@@ -52,17 +50,9 @@ def run(workdir: Path) -> int:
     exit_code = code if code >= 0 else 128 - code
     if workdir.is_dir():  # a deleted job's directory must not be re-created
         if exceeded:  # first: whoever reads the exit status finds the reason
-            atomic_write_bytes(workdir / LIMIT_FILE, exceeded.encode())
-        atomic_write_bytes(workdir / EXIT_STATUS, f"{exit_code}\n".encode())
+            files.write_limit_reason(exceeded)
+        files.write_exit_code(exit_code)
     return exit_code
-
-
-def limit_exceeded(workdir: Path) -> str:
-    """Why the runner killed the job ("exceeded its time limit of 60 min"), or "" if it did not."""
-    try:
-        return (workdir / LIMIT_FILE).read_text()
-    except FileNotFoundError:
-        return ""
 
 
 def _watch(child: subprocess.Popen, limits: dict) -> str:

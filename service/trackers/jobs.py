@@ -115,8 +115,8 @@ class JobRecord(JsonRecord):
     #: The cluster user the job runs as when the client sent its own Slurm token ("" = the service's).
     cluster_user: str = ""
     scheduler_info: dict[str, Any] = field(default_factory=dict)
-    #: Where the run's stdout, stderr, exit status and HyPhy result live (inside `workdir`).
-    paths: dict[str, str] = field(default_factory=dict)
+    # (Records written before service/jobdir.py named every file in `workdir` also hold `paths`,
+    # those files' absolute paths, read by nothing: from_dict drops it.)
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
     started: str | None = None

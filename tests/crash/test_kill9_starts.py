@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from service.schedulers.local import PID_FILE
+from service.jobdir import COMMAND_FILE, PID_FILE
 from tests.conftest import store_settings
 from tests.crash.server import (
     REPO,
@@ -260,7 +260,7 @@ def test_runner_started_but_not_recorded_is_not_started_again(tmp_path):
             jobs.append(response.json()["job_id"])
         server.kill9()
         queued = tmp_path / "jobs" / jobs[1]
-        assert (queued / "command.json").exists() and not (queued / PID_FILE).exists(), "the second job was not queued"
+        assert (queued / COMMAND_FILE).exists() and not (queued / PID_FILE).exists(), "the second job was not queued"
         runner = subprocess.Popen(  # what LocalScheduler._dispatch does, the pid file aside
             [sys.executable, "-m", "service.schedulers.local_runner", str(queued)], cwd=queued,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -21,7 +21,7 @@ import pytest
 from service import hyphy
 from service.app import create_app
 from service.config import Settings
-from service.schedulers.local import PID_FILE
+from service.jobdir import PID_FILE
 from tests.conftest import FIXTURES, store_settings, upload_id
 
 HYPHY_GENERIC = Path("/usr/lib/hyphy/bin/hyphy")

@@ -14,8 +14,7 @@ import signal
 
 import pytest
 
-from service.hyphy import EXIT_STATUS
-from service.schedulers.local import PID_FILE
+from service.jobdir import EXIT_STATUS, PID_FILE
 from tests.integration.helpers import (
     INTEGRATION,
     alive,

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from service import hyphy
+from service import hyphy, jobdir
 
 GOOD = {"analysis": {"info": "FEL"}, "MLE": {"content": {"0": [[0.1, 0.2]]}}}
 
 
 def workdir(tmp_path: Path, *, result=None, stdout: str = "", stderr: str = "", errors_log: str = "") -> Path:
     if result is not None:
-        (tmp_path / hyphy.RESULT).write_text(result if isinstance(result, str) else json.dumps(result))
-    for name, text in ((hyphy.STDOUT, stdout), (hyphy.STDERR, stderr), (hyphy.ERRORS_LOG, errors_log)):
+        (tmp_path / jobdir.RESULT).write_text(result if isinstance(result, str) else json.dumps(result))
+    for name, text in ((jobdir.STDOUT, stdout), (jobdir.STDERR, stderr), (jobdir.ERRORS_LOG, errors_log)):
         if text:
             (tmp_path / name).write_text(text)
     return tmp_path
@@ -137,9 +137,9 @@ def test_a_failure_detail_from_stderr_leaves_out_the_counters(tmp_path):
 
 def test_read_exit_status(tmp_path):
     assert hyphy.read_exit_status(tmp_path) is None
-    (tmp_path / hyphy.EXIT_STATUS).write_text("")
+    (tmp_path / jobdir.EXIT_STATUS).write_text("")
     assert hyphy.read_exit_status(tmp_path) is None  # being written
-    (tmp_path / hyphy.EXIT_STATUS).write_text("3\n")
+    (tmp_path / jobdir.EXIT_STATUS).write_text("3\n")
     assert hyphy.read_exit_status(tmp_path) == 3
 
 

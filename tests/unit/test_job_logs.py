@@ -8,7 +8,7 @@ import json
 import pytest
 from connexion.middleware.abstract import ROUTING_CONTEXT
 
-from service import hyphy, logs
+from service import jobdir, logs
 from service.api.middleware.log_follow import LogFollowMiddleware
 from tests.conftest import ADH_NEXUS, upload_id
 from tests.unit.fakes import GOOD_RESULT
@@ -25,8 +25,8 @@ STDERR = ("\x1b[2K\rWorking on site pattern 1/170\x1b[2K\rWorking on site patter
 def running(client, fake, adh_id) -> str:
     job_id = start_ok(client, "fel", {"alignment": adh_id})["job_id"]
     fake.run(job_id)
-    (fake.workdir(job_id) / hyphy.STDOUT).write_text(STDOUT)
-    (fake.workdir(job_id) / hyphy.STDERR).write_text(STDERR)
+    (fake.workdir(job_id) / jobdir.STDOUT).write_text(STDOUT)
+    (fake.workdir(job_id) / jobdir.STDERR).write_text(STDERR)
     return job_id
 
 
@@ -89,7 +89,7 @@ def test_follow_streams_new_lines_progress_and_the_end(app, client, fake, runnin
     monkeypatch.setattr(logs, "FOLLOW_POLL_S", 0)
     jobs = app.app.extensions["datamonkey"].jobs
     workdir = fake.workdir(running)
-    (workdir / hyphy.STDERR).write_text("\x1b[2K\rWorking on site pattern 17/170 in partition 1")
+    (workdir / jobdir.STDERR).write_text("\x1b[2K\rWorking on site pattern 17/170 in partition 1")
     stream = logs.follow(jobs, jobs.tracker.get(running), "stdout", 1)
     loop = asyncio.new_event_loop()
     step = lambda: loop.run_until_complete(anext(stream))  # noqa: E731
@@ -97,7 +97,7 @@ def test_follow_streams_new_lines_progress_and_the_end(app, client, fake, runnin
     assert step().startswith("id: ")
     progress = step()
     assert progress.startswith("event: progress\n") and '"fraction": 0.1' in progress
-    with open(workdir / hyphy.STDOUT, "a") as out:
+    with open(workdir / jobdir.STDOUT, "a") as out:
         out.write("### Writing \x1b[1mresults\x1b[0m\npartial line")
     assert step() == "event: log\ndata: ### Writing results\n\n"  # the unfinished line waits
     resume = int(step().removeprefix("id: ").strip())

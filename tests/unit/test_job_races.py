@@ -7,6 +7,7 @@ request (cancel, delete) runs while the refresh or submission is inside the sche
 from __future__ import annotations
 
 from service.identity import ANONYMOUS, Identity
+from service.jobdir import EXIT_STATUS
 from service.schedulers.base import ACTIVE, SchedulerUnavailable
 from service.trackers.jobs import ERROR, QUEUED
 from tests.unit.fakes import GOOD_RESULT
@@ -50,7 +51,7 @@ def test_a_final_state_is_written_once(client, fake, services, adh_id):
     finished = services.jobs.tracker.get(job_id).finished
 
     fake.lose(job_id, "a stale answer")  # a slow reader still holding the queued snapshot
-    (fake.workdir(job_id) / "exit_status").unlink()
+    (fake.workdir(job_id) / EXIT_STATUS).unlink()
     assert services.jobs.refresh(stale).state == "completed"
     stored = services.jobs.tracker.get(job_id)
     assert (stored.state, stored.finished) == ("completed", finished)

@@ -19,7 +19,8 @@ import pytest
 
 from service import hyphy
 from service.schedulers.base import FINISHED, JobSpec, RunState
-from service.schedulers.local import PID_FILE, LocalScheduler
+from service.jobdir import COMMAND_FILE, PID_FILE
+from service.schedulers.local import LocalScheduler
 from service.trackers.jobs import JobRecord
 from tests.integration.helpers import kill_leftover_runners
 
@@ -74,7 +75,7 @@ def test_cpus_beyond_the_machines_are_capped_in_hyphys_argument(jobs_root):
     scheduler = LocalScheduler(1)
     spec = spec_for(jobs_root, "j1", hyphy.command("/usr/bin/env", available + 1, ["true"]))
     scheduler.submit(spec)
-    argv = json.loads((spec.workdir / "command.json").read_text())["argv"]
+    argv = json.loads((spec.workdir / COMMAND_FILE).read_text())["argv"]
     assert argv == ["/usr/bin/env", f"CPU={available}", "true"]
     assert finished(scheduler, record_for(spec.workdir, "j1")).exit_code == 0
 
@@ -115,7 +116,7 @@ def test_a_command_queued_before_limits_existed_still_runs(jobs_root):
     """A restart after an upgrade re-queues command.json files written without `limits`."""
     workdir = jobs_root / "old"
     workdir.mkdir()
-    (workdir / "command.json").write_text(json.dumps(
+    (workdir / COMMAND_FILE).write_text(json.dumps(
         {"argv": hyphy.command("/usr/bin/env", 1, ["sh", "-c", "exit 4"]), "env": {"PATH": "/usr/bin:/bin"}}))
     scheduler = LocalScheduler(1)
     record = record_for(workdir, "old", "local-old")

@@ -141,6 +141,19 @@ def test_reuse_decides_whether_a_key_maps_to_a_new_job(tmp_path):
     assert tracker.find_by_key(REQUEST_KEY).job_id == fresh.job_id
 
 
+def test_a_record_stored_with_the_old_paths_field_still_loads_and_updates(tmp_path):
+    """Records written before service/jobdir.py named a job's files held their absolute `paths`."""
+    tracker = FileJobTracker(tmp_path)
+    record, _ = tracker.create_or_get(make_record(), reuse=lambda old: True)
+    stored = tracker._record_path(record.job_id)
+    old = {**json.loads(stored.read_text()),
+           "paths": {"stdout": f"{record.workdir}/stdout.log", "result": f"{record.workdir}/result.json"}}
+    stored.write_text(json.dumps(old))
+    assert tracker.get(record.job_id) == record
+    assert tracker.update(record.job_id, state=COMPLETED).state == COMPLETED
+    assert "paths" not in json.loads(stored.read_text())
+
+
 @pytest.mark.parametrize("bad_id", ["../etc", "", "a/b", "a.json"])
 def test_non_alphanumeric_ids_are_never_looked_up(tmp_path, bad_id):
     assert FileJobTracker(tmp_path).get(bad_id) is None

@@ -2,7 +2,7 @@
 
 The script runs on a compute node as SLURM_JWT_USERNAME. It assumes a shared file system: the
 job directory (under JOB_WORK_LOCATION) has the same path on the service host and on every
-compute node. It writes the same files as the LocalScheduler's runner (service/hyphy.py):
+compute node. It writes the same files as the LocalScheduler's runner (service/jobdir.py):
 HyPhy's stdout.log / stderr.log (run through `hyphy.terminal_command`, so stderr is a
 pseudo-terminal and carries the progress counters) and `exit_status`, written atomically (tmp file, then mv), so
 a finished run is judged from files whatever Slurm says. The script exits with HyPhy's code so
@@ -17,7 +17,8 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Sequence
 
-from service.hyphy import EXIT_STATUS, STDERR, terminal_command
+from service.hyphy import terminal_command
+from service.jobdir import EXIT_STATUS, STDERR
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -3,8 +3,12 @@
 v0.0.39-v0.0.41 are tested in test_slurm_rest_adapters_v39plus.py; the registry tests here cover all versions.
 """
 
+import ast
+from pathlib import Path
+
 import pytest
 
+from service.schedulers.slurm_rest import adapters
 from service.schedulers.slurm_rest.adapters import (
     ADAPTERS,
     SlurmJob,
@@ -12,6 +16,7 @@ from service.schedulers.slurm_rest.adapters import (
     UnsupportedApiVersion,
     adapter_for_path,
 )
+from service.schedulers.slurm_rest.adapters.dialects import DataParserFormat, Slurm2205Format
 from service.schedulers.slurm_rest.adapters.v0_0_37 import V0037Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_38 import V0038Adapter
 from service.schedulers.slurm_rest.adapters.v0_0_39 import V0039Adapter
@@ -39,13 +44,29 @@ RAW_PENDING = {**RAW_FAILED, "job_id": 12, "job_state": "PENDING", "state_reason
 def test_registry_and_version_picking():
     assert sorted(ADAPTERS) == [f"v0.0.{n}" for n in range(37, 46)]  # 22.05 (37, 38) … 26.05 (42–45)
     assert all(ADAPTERS[version].version == version for version in ADAPTERS)
-    assert issubclass(V0038Adapter, V0037Adapter)  # one 22.05 wire format, shared by subclassing
-    assert issubclass(V0041Adapter, V0040Adapter) and issubclass(V0040Adapter, V0039Adapter)
-    assert issubclass(V0039Adapter, V0038Adapter)
+    # one 22.05 wire format and one data_parser format, shared through dialects.py, not between versions
+    assert issubclass(V0037Adapter, Slurm2205Format) and issubclass(V0038Adapter, Slurm2205Format)
+    assert all(issubclass(adapter, DataParserFormat) for adapter in (V0039Adapter, V0040Adapter, V0041Adapter))
+    assert all(issubclass(ADAPTERS[f"v0.0.{n}"], DataParserFormat) for n in range(39, 46))
+    assert not any(issubclass(ADAPTERS[a], ADAPTERS[b]) for a in ADAPTERS for b in ADAPTERS if a != b)
     assert adapter_for_path("/slurm/v0.0.38").version == "v0.0.38"
     assert adapter_for_path("/slurm/v0.0.37/").version == "v0.0.37"
     assert adapter_for_path("/slurm/v0.0.41").version == "v0.0.41"
     assert adapter_for_path("/slurm/v0.0.45").version == "v0.0.45"
+
+
+def test_version_modules_import_only_base_and_dialects():
+    """Retiring a version is deleting its module and its ADAPTERS entry: no version module uses another."""
+    package = Path(adapters.__file__).parent
+    allowed = {"service.schedulers.slurm_rest.adapters.base", "service.schedulers.slurm_rest.adapters.dialects"}
+    modules = sorted(package.glob("v0_0_*.py"))
+    assert len(modules) == len(ADAPTERS)
+    for module in modules:
+        nodes = list(ast.walk(ast.parse(module.read_text())))
+        imported = {"." * node.level + (node.module or "") for node in nodes if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+        ours = {name for name in imported if name.startswith("service.") or name.startswith(".")}
+        assert ours <= allowed, (module.name, ours - allowed)
 
 
 @pytest.mark.parametrize("path", ["/slurm/v0.0.46", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])

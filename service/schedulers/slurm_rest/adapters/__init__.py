@@ -1,6 +1,7 @@
 """slurmrestd API version adapters: a dict registry, picked from the configured API path.
 
-Adding a version = one module with a `RestAdapter` subclass + one entry in `ADAPTERS`.
+Adding a version = one module whose `RestAdapter` subclass is composed from the shared wire formats of
+dialects.py (never from another version module) + one entry in `ADAPTERS`; retiring one = deleting both.
 """
 
 from __future__ import annotations

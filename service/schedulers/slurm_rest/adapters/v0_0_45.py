@@ -2,14 +2,14 @@
 
 Read from the live daemon (Debian forky's Slurm 26.05.5, `GET /openapi/v3`; fixtures recorded by
 scripts/capture-slurm-fixtures.sh): the ping entry drops `pinged` and `mode` for `{hostname, responding,
-latency, primary, status}` (status "No error"); `responding` is what v0.0.39's ping check reads first, so
-only the version changes. `job.environment` is now documented as required, which we always send.
+latency, primary, status}` (status "No error"); `responding` is what the data_parser ping check reads first,
+so the composition is v0.0.44's. `job.environment` is now documented as required, which we always send.
 """
 
 from __future__ import annotations
 
-from service.schedulers.slurm_rest.adapters.v0_0_44 import V0044Adapter
+from service.schedulers.slurm_rest.adapters.dialects import Slurm2411Format
 
 
-class V0045Adapter(V0044Adapter):
+class V0045Adapter(Slurm2411Format):
     version = "v0.0.45"

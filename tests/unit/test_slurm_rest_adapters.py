@@ -69,6 +69,19 @@ def test_version_modules_import_only_base_and_dialects():
         assert ours <= allowed, (module.name, ours - allowed)
 
 
+def test_the_slurm_back_end_imports_the_service_only_at_module_level():
+    """No lazy `service.*` import inside a function anywhere under slurm_rest/: what it depends on is
+    visible at the top of each module."""
+    lazy = []
+    for module in sorted(Path(adapters.__file__).parents[1].rglob("*.py")):
+        for function in ast.walk(ast.parse(module.read_text())):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lazy += [f"{module.name}:{node.lineno}" for node in ast.walk(function)
+                         if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("service"))
+                         or isinstance(node, ast.Import) and any(a.name.startswith("service") for a in node.names)]
+    assert lazy == []
+
+
 @pytest.mark.parametrize("path", ["/slurm/v0.0.46", "/slurm/v0.0.36", "/slurmdb/v0.0.38", "v0.0.38", ""])
 def test_unsupported_version_is_a_clear_error(path):
     with pytest.raises(UnsupportedApiVersion, match="SLURM_REST_API_PATH") as caught:

@@ -31,7 +31,8 @@ from service.api.middleware.log_follow import LogFollowMiddleware
 from service.api.middleware.path_guard import ControlCharacterPathGuard
 from service.api.middleware.request_id import RequestIdMiddleware
 from service.api.middleware.request_metrics import RequestMetricsMiddleware
-from service.api.spec import SPEC_PATH, load_spec
+from service.api.spec import load_spec
+from service.methods.spec import SPEC_PATH
 from service.api.validation import VALIDATORS
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.api.spec import SPEC_PATH
+from service.methods.spec import SPEC_PATH
 from service.methods import METHODS
 from tests.conftest import ADH_NEXUS, P51_PROTEIN, upload_id
 from tests.unit.fakes import GOOD_RESULT

@@ -325,11 +325,14 @@ def collect_local(binary: str, analyses: tuple[str, ...], key: tuple[int, int, i
 
 
 def provider_for(scheduler: object, work_root: Path, binary: str) -> CapabilitiesProvider:
-    """A scheduler that runs HyPhy itself collects from its binary (LocalScheduler.hyphy_capabilities);
-    any other reads what its compute nodes published under JOB_WORK_LOCATION."""
-    local = getattr(scheduler, "hyphy_capabilities", None)
-    if callable(local):
-        return local(binary)
+    """A scheduler that runs HyPhy on this machine (`runs_hyphy_here`, the LocalScheduler): the
+    collector runs on `binary` now (once per binary per process) and again when the binary file
+    changes, for the analyses the registry knows. Any other: what its compute nodes published
+    under JOB_WORK_LOCATION."""
+    if getattr(scheduler, "runs_hyphy_here", False):
+        from service.methods.registry import DECLARED
+
+        return LocalBinaryCapabilities(binary, analyses={m.hyphy_name for m in DECLARED.values() if m.hyphy_name})
     return PublishedCapabilities(Path(work_root) / PUBLISHED_DIR)
 
 

@@ -34,6 +34,9 @@ CANCEL_GRACE_S = 10.0
 
 class LocalScheduler(Scheduler):
     name = "LocalScheduler"
+    #: HyPhy runs on this machine: what it offers is collected from the service's own binary
+    #: (service.methods.capabilities.provider_for), not from what compute nodes publish.
+    runs_hyphy_here = True
 
     def __init__(self, max_concurrent: int, minute_s: float = 60.0):
         """`minute_s`: the length of a minute of a job's time limit, in seconds (tests shorten it)."""
@@ -110,14 +113,6 @@ class LocalScheduler(Scheduler):
                 with self._lock:
                     self._queue[job.job_id] = workdir
         self._dispatch()
-
-    def hyphy_capabilities(self, binary: str):
-        """What this machine's HyPhy offers: scripts/hyphy-capabilities.sh runs on `binary` now
-        (once per binary per process), and again when the binary file changes."""
-        from service.methods.capabilities import LocalBinaryCapabilities
-        from service.methods.registry import DECLARED
-
-        return LocalBinaryCapabilities(binary, analyses={m.hyphy_name for m in DECLARED.values() if m.hyphy_name})
 
     # -- internals -------------------------------------------------------------------------
     def _status(self, job: JobRecord) -> RunState:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from service import hyphy
-from service.schedulers.base import FINISHED, JobSpec, RunState
 from service.jobdir import COMMAND_FILE, PID_FILE
+from service.methods.capabilities import LocalBinaryCapabilities, PublishedCapabilities, provider_for
+from service.schedulers.base import FINISHED, JobSpec, RunState
 from service.schedulers.local import LocalScheduler
 from service.trackers.jobs import JobRecord
 from tests.integration.helpers import kill_leftover_runners
@@ -140,3 +141,9 @@ def test_a_job_cancelled_while_being_submitted_never_starts(jobs_root):
     scheduler.submit(other)
     assert finished(scheduler, record_for(other.workdir, "j2", "local-j2")).exit_code == 0
     assert (other.workdir / "ran").exists() and not (spec.workdir / "ran").exists()
+
+
+def test_hyphy_capabilities_come_from_this_machines_binary_only_for_the_local_scheduler(tmp_path):
+    """The scheduler says where HyPhy runs; which capabilities that means is decided above it."""
+    assert isinstance(provider_for(LocalScheduler(1), tmp_path, str(tmp_path / "no-hyphy")), LocalBinaryCapabilities)
+    assert isinstance(provider_for(object(), tmp_path, str(tmp_path / "no-hyphy")), PublishedCapabilities)

@@ -16,7 +16,6 @@ import hashlib
 import heapq
 import json
 import logging
-import re
 import shutil
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any, Iterator, Mapping
 
 from service import hyphy
 from service.datasets import checks
-from service.datasets.intake import has_embedded_tree
+from service.datasets.embedded_tree import drop_embedded_tree
 from service.datasets.profile import TreeProfile
 from service.errors import (
     Conflict,
@@ -73,7 +72,6 @@ from service.trackers.jobs import (
 )
 
 log = logging.getLogger(__name__)
-_NEXUS_TREES = re.compile(r"begin\s+trees\s*;.*?end\s*;", re.IGNORECASE | re.DOTALL)
 
 
 class JobService:
@@ -280,7 +278,8 @@ class JobService:
             self.datasets.copy_content(inputs["alignment"], alignment)
             if tree is not None:
                 self.datasets.copy_content(inputs["tree"], tree)
-                _drop_embedded_tree(alignment, inputs["alignment"].format)
+                # HyPhy silently prefers a tree embedded in the alignment over --tree: the client's tree wins
+                drop_embedded_tree(alignment, inputs["alignment"].format)
         resources = Resources(**job.resources)
         argv = hyphy.command(self.hyphy_binary, resources.cpus,
                              method.argv(job.options, str(alignment), str(tree) if tree else None, str(workdir)))
@@ -695,16 +694,3 @@ def _check_data_kind(method: Method, records: dict[str, DatasetRecord], options:
         raise InvalidRequest(FieldError("tree", f"dataset {tree.id} is not a tree (Newick or NEXUS); "
                                                 f"it looks like {tree.format}"))
 
-
-def _drop_embedded_tree(alignment: Path, fmt: str) -> None:
-    """HyPhy silently prefers a tree embedded in the alignment over --tree: the client's tree wins."""
-    data = alignment.read_bytes()
-    if not has_embedded_tree(data, fmt):
-        return
-    text = data.decode()
-    if fmt == "nexus":
-        text = _NEXUS_TREES.sub("", text)
-    else:
-        lines = text.rstrip().splitlines()
-        text = "\n".join(lines[:-1]) + "\n"
-    alignment.write_text(text)

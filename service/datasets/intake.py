@@ -18,7 +18,6 @@ from service.errors import FieldError, InvalidRequest, PayloadTooLarge
 from service.trackers.fs import storage_error
 
 CHUNK = 1024 * 1024
-_TREES_BLOCK = re.compile(rb"begin\s+trees\s*;", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -118,21 +117,3 @@ def detect_alphabet(path: Path, fmt: str) -> str:
     if total == 0:
         return "unknown"
     return "nucleotide" if letters >= 0.9 * total else "protein"
-
-
-def has_embedded_tree(data: bytes, fmt: str) -> bool:
-    """True when HyPhy would take the tree from this alignment text itself (and ignore --tree)."""
-    if fmt == "nexus":
-        return bool(_TREES_BLOCK.search(data))
-    if fmt == "fasta":
-        lines = [line.strip() for line in data.splitlines() if line.strip()]
-        # one complete tree on the last line, ';' optional (HyPhy's examples omit it); a tree
-        # spread over several lines is not recognised here, so it is never cut in half
-        last = lines[-1] if lines else b""
-        return last.startswith(b"(") and last.rstrip(b";").rstrip().endswith(b")") and last.count(b"(") == last.count(b")")
-    return False
-
-
-def tree_labels(text: str) -> list[str]:
-    """Distinct `{Label}` annotations in a Newick/NEXUS text, in order of appearance."""
-    return list(dict.fromkeys(m.strip() for m in re.findall(r"\{([^{}]*)\}", text) if m.strip()))

@@ -28,6 +28,8 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from service.datasets import embedded_tree
+
 #: Bump when what a profile holds (or how it is read) changes: older stored profiles are redone.
 PROFILE_VERSION = 1
 
@@ -222,35 +224,22 @@ def _read_text(path: Path) -> str:
 def _fasta_rows(text: str) -> tuple[list[tuple[str, str]], str | None]:
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-    lines, tree_text = _split_trailing_tree(text.splitlines(keepends=True))
-    feed = (">" + line[1:] if line.startswith("#") else line for line in lines)
+    body, tree_text = embedded_tree.split(text, "fasta")
+    feed = (">" + line[1:] if line.startswith("#") else line for line in body.splitlines(keepends=True))
     rows = [(title, re.sub(r"\s+", "", seq)) for title, seq in SimpleFastaParser(feed)]
     return rows, tree_text
-
-
-def _split_trailing_tree(lines: list[str]) -> tuple[list[str], str | None]:
-    """HyPhy reads a Newick tree written after the last sequence (see intake.has_embedded_tree):
-    it starts at the first line beginning with '(' (no sequence line does) and may span lines."""
-    for index, line in enumerate(lines):
-        if line.startswith("("):
-            return lines[:index], "".join(lines[index:])
-    return lines, None
 
 
 # -- PHYLIP -----------------------------------------------------------------------------------
 def _phylip_rows(text: str) -> tuple[list[tuple[str, str]], str | None]:
     from Bio import AlignIO
 
-    lines, tree_text = _split_trailing_tree(text.splitlines(keepends=True))
-    if tree_text is not None:  # HyPhy's PHYLIP examples put the number of trees before them
-        while lines and not lines[-1].strip():
-            lines.pop()
-        if len(lines) > 1 and lines[-1].strip().isdigit():
-            lines.pop()
+    text, tree_text = embedded_tree.split(text, "phylip")
     problems = []
     # relaxed: interleaved rows, names of any length; sequential: rows wrapped over several lines
-    for variant, body in (("phylip-relaxed", "".join(lines)),
-                          ("phylip-sequential", "".join(line for line in lines if line.strip()))):
+    for variant, body in (("phylip-relaxed", text),
+                          ("phylip-sequential", "".join(line for line in text.splitlines(keepends=True)
+                                                        if line.strip()))):
         try:
             alignment = AlignIO.read(StringIO(body), variant)
         except Exception as exc:  # Biopython raises ValueError and friends on malformed PHYLIP

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, Settings
+from service.datasets import embedded_tree
 from service.datasets import profile as profile_module
 from service.datasets.profile import STOP_CODONS, build_profile, name_key, stop_report
 from service.methods.options import GENETIC_CODES
@@ -490,10 +491,36 @@ def test_a_nexus_file_without_trees_is_not_a_tree(client, fake):
 @pytest.mark.parametrize(("tail", "embedded"), [
     ("(a,b,c);", True),
     ("(a,b,c)", True),                # HyPhy's own examples omit the ';'
-    ("((a,b),\nc);", False),          # spread over lines: not cut in half by the job's tree swap
+    ("((a,b),\nc);", True),           # HyPhy reads a tree on over lines until its parentheses close
     ("ACGT", False),
 ])
 def test_fasta_embedded_tree_detection(tail, embedded):
-    from service.datasets.intake import has_embedded_tree
+    text = f">a\nACGT\n>b\nACGT\n>c\nACGT\n{tail}\n"
+    assert embedded_tree.has_embedded_tree(text, "fasta") is embedded
+    assert embedded_tree.split(text, "fasta") == ((">a\nACGT\n>b\nACGT\n>c\nACGT\n", f"{tail}\n") if embedded
+                                                   else (text, None))
 
-    assert has_embedded_tree(f">a\nACGT\n>b\nACGT\n>c\nACGT\n{tail}\n".encode(), "fasta") is embedded
+
+@pytest.mark.parametrize(("fmt", "text", "without"), [
+    ("fasta", ">a\r\nACGT\r\n>b\r\nACGT\r\n>c\r\nACGT\r\n((a,b),\r\nc);\r\n", ">a\r\nACGT\r\n>b\r\nACGT\r\n>c\r\nACGT\r\n"),
+    ("phylip", "3 4\na  ACGT\nb  ACGT\nc  ACGT\n\n1\n(a,b,c);\n", "3 4\na  ACGT\nb  ACGT\nc  ACGT\n\n"),
+    ("nexus", "#NEXUS\nbegin data;\nmatrix\na ACGT\n;\nend;\nBEGIN TREES;\n tree t = (a,b,c);\nEND;\n",
+     "#NEXUS\nbegin data;\nmatrix\na ACGT\n;\nend;\n\n"),
+])
+def test_a_jobs_copy_loses_the_whole_embedded_tree_and_nothing_else(tmp_path, fmt, text, without):
+    """What the profile reads as the embedded tree is exactly what the job's copy drops."""
+    copy = tmp_path / "alignment.txt"
+    copy.write_bytes(text.encode())
+    assert embedded_tree.drop_embedded_tree(copy, fmt) is True
+    assert copy.read_bytes() == without.encode()
+    assert embedded_tree.drop_embedded_tree(copy, fmt) is False and copy.read_bytes() == without.encode()
+    profile = build_profile(copy, fmt)
+    assert profile.tree is None and profile.sequences == (1 if fmt == "nexus" else 3)
+
+
+def test_a_tree_dataset_wins_over_a_tree_spread_over_lines_in_a_fasta(client, fake):
+    rows = (FIXTURES / "adh.fasta").read_text()
+    alignment = upload_id(client, rows + "(MEL,MA,\n(ERE,((SIL,DIF),AFF)));\n")
+    tree = upload_id(client, "(MEL{Test},MA,(ERE,((SIL,DIF),AFF)));\n")
+    job_id = start(client, "fel", {"alignment": alignment, "tree": tree}).json()["job_id"]
+    assert (fake.workdir(job_id) / "input" / "alignment.txt").read_text() == rows

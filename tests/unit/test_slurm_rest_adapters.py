@@ -72,13 +72,16 @@ def test_version_modules_import_only_base_and_dialects():
 def test_the_slurm_back_end_imports_the_service_only_at_module_level():
     """No lazy `service.*` import inside a function anywhere under slurm_rest/: what it depends on is
     visible at the top of each module."""
+    def ours(node):
+        if isinstance(node, ast.ImportFrom):
+            return bool(node.level) or (node.module or "").startswith("service")
+        return isinstance(node, ast.Import) and any(alias.name.startswith("service") for alias in node.names)
+
     lazy = []
     for module in sorted(Path(adapters.__file__).parents[1].rglob("*.py")):
         for function in ast.walk(ast.parse(module.read_text())):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                lazy += [f"{module.name}:{node.lineno}" for node in ast.walk(function)
-                         if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("service"))
-                         or isinstance(node, ast.Import) and any(a.name.startswith("service") for a in node.names)]
+                lazy += [f"{module.name}:{node.lineno}" for node in ast.walk(function) if ours(node)]
     assert lazy == []
 
 

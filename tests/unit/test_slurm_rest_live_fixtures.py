@@ -9,9 +9,7 @@ schema, and the informer's "no change" handling with the answers each version re
 
 import json
 import re
-from pathlib import Path
 
-import jsonschema
 import pytest
 import requests
 
@@ -20,8 +18,8 @@ from service.schedulers.slurm_rest.client import SlurmRestClient, is_outage
 from service.schedulers.slurm_rest.discovery import ApiVersion, newest_supported, served_versions
 from service.schedulers.slurm_rest.informer import JobInformer
 from service.schedulers.slurm_rest.states import ACTIVE, FINISHED, describe_exit, phase_of
+from tests.unit.fake_slurmrestd import FIXTURES, openapi, operation, record, schema_validator
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slurmrestd"
 #: (release, version) of every live capture: tests/fixtures/slurmrestd/<release>/<version>/.
 CAPTURED = sorted(((d.parent.name, d.name) for d in FIXTURES.glob("[0-9]*.[0-9]*/v*") if d.is_dir()),
                   key=lambda rv: (rv[0], tuple(int(p) for p in rv[1][1:].split("."))))
@@ -40,42 +38,12 @@ def test_every_release_and_adapter_is_captured():
                         ("26.05", "v0.0.42"), ("26.05", "v0.0.43"), ("26.05", "v0.0.44"), ("26.05", "v0.0.45")]
 
 
-def record(release, version, name):
-    return json.loads((FIXTURES / release / version / f"{name}.json").read_text())
-
-
 def body(release, version, name):
     return record(release, version, name)["response"]["body"]
 
 
-def openapi(release):
-    return record(release, ".", "openapi")["response"]["body"]
-
-
-def operation(release, version, method, path):
-    """The served OpenAPI operation for `path` (relative to the version; 23.02+ spell some with a
-    trailing slash)."""
-    operations = openapi(release)["operations"]
-    for candidate in (f"/slurm/{version}{path}", f"/slurm/{version}{path}/"):
-        if candidate in operations:
-            return operations[candidate][method]
-    raise KeyError(f"{release} serves no {method.upper()} /slurm/{version}{path}")
-
-
-def _without_path_requirements(node):
-    """Slurm's generated schemas list some nested fields as required by path ("cpus/count" beside a `cpus`
-    object property, v0.0.41+ `job_resources`), which no body can satisfy: those entries are dropped."""
-    if isinstance(node, dict):
-        return {k: ([r for r in v if "/" not in r] if k == "required" and isinstance(v, list)
-                    else _without_path_requirements(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_without_path_requirements(v) for v in node]
-    return node
-
-
 def validator(release, ref):
-    root = {**ref, "components": _without_path_requirements(openapi(release)["components"])}
-    return jsonschema.Draft7Validator(root)
+    return schema_validator(openapi(release)["components"], ref)
 
 
 def assert_valid(check, instance):

@@ -123,7 +123,8 @@ class CommonFormat(RestAdapter):
                 continue
             code = next((raw[k] for k in ("error_code", "error_number", "errno") if isinstance(raw.get(k), int)), None)
             parsed.append(SlurmError(code=code, message=str(raw.get("error") or ""),
-                                     description=str(raw.get("description") or ""), source=str(raw.get("source") or "")))
+                                     description=str(raw.get("description") or ""),
+                                     source=str(raw.get("source") or "")))
         return parsed
 
     def ping_ok(self, body: Mapping[str, Any]) -> bool:

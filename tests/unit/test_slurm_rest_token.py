@@ -14,11 +14,16 @@ class FakeClock:
         return self.now
 
 
-def test_token_claims_and_headers(tmp_path):
+def manager_with_clock(tmp_path, lifetime_secs):
+    """A manager signing with a 32-byte key, on a clock the test moves."""
     key = tmp_path / "jwt.key"
     key.write_bytes(b"k" * 32)
     clock = FakeClock(1_000_000)
-    manager = SlurmJWTManager(key, "dm", lifetime_secs=600, clock=clock)
+    return SlurmJWTManager(key, "dm", lifetime_secs=lifetime_secs, clock=clock), clock
+
+
+def test_token_claims_and_headers(tmp_path):
+    manager, _ = manager_with_clock(tmp_path, lifetime_secs=600)
     claims = jwt.decode(manager.token(), b"k" * 32, algorithms=["HS256"], options={"verify_exp": False})
     assert claims == {"exp": 1_000_600, "iat": 1_000_000, "sun": "dm"}
     headers = manager.headers()
@@ -27,10 +32,7 @@ def test_token_claims_and_headers(tmp_path):
 
 
 def test_token_is_reused_until_close_to_expiry(tmp_path):
-    key = tmp_path / "jwt.key"
-    key.write_bytes(b"k" * 32)
-    clock = FakeClock(1_000_000)
-    manager = SlurmJWTManager(key, "dm", lifetime_secs=600, clock=clock)
+    manager, clock = manager_with_clock(tmp_path, lifetime_secs=600)
     first = manager.token()
     clock.now += 500
     assert manager.token() == first
@@ -40,10 +42,7 @@ def test_token_is_reused_until_close_to_expiry(tmp_path):
 
 
 def test_short_lived_tokens_are_reused_for_half_their_lifetime(tmp_path):
-    key = tmp_path / "jwt.key"
-    key.write_bytes(b"k" * 32)
-    clock = FakeClock(1_000_000)
-    manager = SlurmJWTManager(key, "dm", lifetime_secs=30, clock=clock)
+    manager, clock = manager_with_clock(tmp_path, lifetime_secs=30)
     first = manager.token()
     clock.now += 10
     assert manager.token() == first

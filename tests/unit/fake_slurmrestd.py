@@ -16,6 +16,11 @@ What it does, as the real daemon did when recorded:
 * refused tokens get the version's refusal: 22.05 a fast 500 (-1 on reads, 5005 on submit/cancel), 23.02+
   511 with 1007; 26.05 pings with a refused token answer 200, controller not responding.
 
+Not recorded, so taken from elsewhere: 22.05's 5005 refusal of submit/cancel (slurmrestd-22.05 reference §2,
+as client.py reads it); 26.05's 200 ping for a refused token (seen live, scheduler.py); v0.0.39's refusals,
+cancel answers and 2000 (its own error entry and envelope, 22.05's statuses, 23.02+'s 511); a cancel of a job
+that already ended is answered as a successful one.
+
 Tests drive it: `add_job`, `set_state`, `requeue`, `purge` change the table; `refuse_token`, `go_unreachable`,
 `lose_next_answer`, `before_next` inject failures; `calls` lists what the client sent.
 """

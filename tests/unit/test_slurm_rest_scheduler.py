@@ -103,6 +103,7 @@ def scheduler(jwt, clock):
     """v0.0.38 against requests-mock, for the wire-detail tests."""
     sched = SlurmRestScheduler(base_url=URL, api_path="/slurm/v0.0.38", partition="debug", jwt=jwt,
                                username="", poll_secs=5, start=False, clock=clock)
+    sched.pings.first_wait_s = 30  # as over() says
     yield sched
     sched.shutdown()
 
@@ -118,8 +119,8 @@ def over(fake, jwt, clock, api_path=None, **kwargs):
     sched = SlurmRestScheduler(base_url=URL, api_path=api_path or f"/slurm/{fake.version}",
                                partition=kwargs.pop("partition", "debug"), jwt=jwt, username="", poll_secs=5,
                                start=False, clock=clock, session=fake.session(), **kwargs)
-    # the first /health waits for the first ping (HEALTH_FIRST_WAIT_S); a loaded test machine must not
-    # turn that into "unknown": it still returns as soon as the ping has answered
+    # the first /health waits for the first ping (HEALTH_FIRST_WAIT_S, 2 s); a loaded test machine must not
+    # turn that into "unknown" (it did): the wait still ends as soon as the ping has answered
     sched.pings.first_wait_s = 30
     return sched
 

@@ -182,7 +182,11 @@ class JobService:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
         dataset_ids, options = method.normalize(body)
         records = self._datasets(identity, dataset_ids)
-        _check_data_kind(method, records, options)
+        kind = method.data_kind(options)
+        wrong = checks.kind_error(records["alignment"], records.get("tree"), kind,
+                                  method.name if kind == method.data else f"{method.name} with this data type")
+        if wrong is not None:
+            raise InvalidRequest(wrong)
         tree = self._check_tree(method, records, options)
         self._check_labels(method, options, tree)
         inputs = {role: rec.content_sha256 for role, rec in records.items()}
@@ -250,7 +254,7 @@ class JobService:
         alignment = records["alignment"]
         profile = profiles.profile(alignment.content_sha256, alignment.format)
         errors = checks.alignment_errors(alignment.id, profile)
-        if _data_kind(method, options) == "codon" and not profile.problem:
+        if method.data_kind(options) == "codon" and not profile.problem:
             spec_code = options.get("genetic_code") or "Universal"
             code = GENETIC_CODES[spec_code]
             errors += checks.codon_errors(
@@ -654,43 +658,3 @@ def _parse_time(value: str, field: str = "") -> datetime:
 def _finished_since(job: JobRecord, since: datetime) -> bool:
     finished = parse_time(job.finished)
     return finished is not None and finished >= since
-
-
-
-#: The kind of data a method needs → the alignment alphabet it cannot use.
-_WRONG_ALPHABET = {"codon": "protein", "protein": "nucleotide", "nucleotide": "protein"}
-#: Methods taking any data say which in an option (GARD/BGM `data_type`, LEISR `type`): its HyPhy value → kind.
-_KIND_OPTIONS = ("data_type", "type")
-_KIND_OF_TYPE = {"codon": "codon", "nucleotide": "nucleotide", "Nucleotide": "nucleotide",
-                 "amino-acid": "protein", "Protein": "protein"}
-_WANTED = {"codon": "an in-frame codon (nucleotide)", "protein": "a protein", "nucleotide": "a nucleotide"}
-
-
-def _data_kind(method: Method, options: dict) -> str:
-    """What this request needs from the alignment: "codon", "protein", "nucleotide" or "any"."""
-    if method.data != "any":
-        return method.data
-    for option in method.options:
-        if option.name in _KIND_OPTIONS and options.get(option.name) is not None:
-            return _KIND_OF_TYPE.get(option.hyphy_value(options[option.name]), "any")
-    return "any"
-
-
-def _check_data_kind(method: Method, records: dict[str, DatasetRecord], options: dict | None = None) -> None:
-    """Refuse inputs of the wrong kind before HyPhy fails on them with a misleading message."""
-    alignment = records["alignment"]
-    if alignment.format == "newick":
-        raise InvalidRequest(FieldError("alignment", f"dataset {alignment.id} is a Newick tree, not an alignment"))
-    if alignment.format == "unknown":
-        raise InvalidRequest(FieldError("alignment", f"dataset {alignment.id} is not an alignment in a format HyPhy "
-                                                     "reads: upload FASTA ('>name' lines), NEXUS ('#NEXUS') or PHYLIP"))
-    kind = _data_kind(method, options or {})
-    if alignment.alphabet and alignment.alphabet == _WRONG_ALPHABET.get(kind):
-        needs = method.name if kind == method.data else f"{method.name} with this data type"
-        raise InvalidRequest(FieldError("alignment", f"{needs} needs {_WANTED[kind]} alignment; dataset "
-                                                     f"{alignment.id} holds {alignment.alphabet} sequences"))
-    tree = records.get("tree")
-    if tree is not None and tree.format not in ("newick", "nexus"):
-        raise InvalidRequest(FieldError("tree", f"dataset {tree.id} is not a tree (Newick or NEXUS); "
-                                                f"it looks like {tree.format}"))
-

@@ -1,8 +1,10 @@
-"""What a method needs from its data, judged on dataset profiles, in words a biologist reads.
+"""What a method needs from its data, judged on datasets and their profiles, in words a biologist reads.
 
 Each check returns FieldErrors (field `alignment` or `tree`); every message names the dataset
-id and says what to change. The rules are HyPhy 2.5.46's, observed by running it
-(../shared/reference/hyphy-2.5-cli.md §6-7 and tests/integration/test_bio_validation_examples.py):
+id and says what to change. `kind_error` needs only the dataset records (format and alphabet,
+known since upload), so it runs on every start and result poll; the others read profiles. The
+rules are HyPhy 2.5.46's, observed by running it (../shared/reference/hyphy-2.5-cli.md §6-7 and
+tests/integration/test_bio_validation_examples.py):
 
 - codon methods refuse any stop codon, a terminal one included, and read an ambiguous codon as
   a stop when every reading of it is one (TAR); a codon with a gap or an N is not a stop;
@@ -20,6 +22,7 @@ from collections.abc import Callable
 
 from service.datasets.profile import Profile, StopReport, TreeProfile, name_key
 from service.errors import FieldError
+from service.trackers.datasets import DatasetRecord
 
 #: Fewer sequences give no tree to test.
 MIN_SEQUENCES = 3
@@ -36,6 +39,29 @@ def quoted(values, limit: int = LISTED) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+#: The kind of data a method needs (registry `Method.data_kind`) → the alignment alphabet it cannot use.
+WRONG_ALPHABET = {"codon": "protein", "protein": "nucleotide", "nucleotide": "protein"}
+_WANTED = {"codon": "an in-frame codon (nucleotide)", "protein": "a protein", "nucleotide": "a nucleotide"}
+
+
+def kind_error(alignment: DatasetRecord, tree: DatasetRecord | None, kind: str, needs: str) -> FieldError | None:
+    """The first reason these datasets cannot be the alignment and tree of a job needing `kind`
+    data ("codon", "protein", "nucleotide" or "any"), before HyPhy fails on them with a
+    misleading message; None when there is none. `needs` names who needs it ("FEL", "GARD with
+    this data type")."""
+    if alignment.format == "newick":
+        return FieldError("alignment", f"dataset {alignment.id} is a Newick tree, not an alignment")
+    if alignment.format == "unknown":
+        return FieldError("alignment", f"dataset {alignment.id} is not an alignment in a format HyPhy reads: "
+                                       "upload FASTA ('>name' lines), NEXUS ('#NEXUS') or PHYLIP")
+    if alignment.alphabet and alignment.alphabet == WRONG_ALPHABET.get(kind):
+        return FieldError("alignment", f"{needs} needs {_WANTED[kind]} alignment; dataset {alignment.id} holds "
+                                       f"{alignment.alphabet} sequences")
+    if tree is not None and tree.format not in ("newick", "nexus"):
+        return FieldError("tree", f"dataset {tree.id} is not a tree (Newick or NEXUS); it looks like {tree.format}")
+    return None
 
 
 def alignment_errors(ds_id: str, profile: Profile) -> list[FieldError]:

@@ -52,6 +52,10 @@ REPORTING_FIELDS = ("pvalue", "p_value", "q_value")
 #: modules/shared-load-file.bf, which declares them (tests/integration checks the source).
 HIDDEN_KEYWORDS = frozenset({"--kill-zero-lengths"})
 
+#: The data each HyPhy `--type` value makes an analysis read (GARD/BGM `data_type`, LEISR `type`).
+DATA_KIND_OF_TYPE = {"codon": "codon", "nucleotide": "nucleotide", "Nucleotide": "nucleotide",
+                     "amino-acid": "protein", "Protein": "protein"}
+
 MULTIPLE_HITS = {"None": "None", "Double": "Double", "Double+Triple": "Double+Triple"}
 PROTEIN_MODELS = ("LG", "WAG", "JTT", "JC69", "mtMet", "mtVer", "mtInv", "gcpREV", "HIVBm", "HIVWm")
 
@@ -77,6 +81,8 @@ class Method:
     options: tuple[Option, ...] = ()
     #: "codon", "protein", "nucleotide" or "any": what the alignment must hold.
     data: str = "codon"
+    #: For a method taking "any" data: the option whose value says which (`data_kind`).
+    data_option: str | None = None
     #: "required" (a tree dataset, or one embedded in the alignment file) or "none" (GARD).
     tree: str = "required"
     #: The tree must carry {labels}; `label_option` names the option that selects them.
@@ -102,6 +108,13 @@ class Method:
 
     def option(self, name: str) -> Option:
         return next(o for o in self.options if o.name == name)
+
+    def data_kind(self, options: Mapping[str, Any]) -> str:
+        """What a request with these (canonical) options needs from the alignment: "codon",
+        "protein", "nucleotide" or "any" (`data`, or what `data_option`'s HyPhy value reads)."""
+        if self.data != "any" or self.data_option is None or options.get(self.data_option) is None:
+            return self.data
+        return DATA_KIND_OF_TYPE.get(self.option(self.data_option).hyphy_value(options[self.data_option]), "any")
 
     @property
     def field_aliases(self) -> dict[str, str]:
@@ -450,6 +463,7 @@ DECLARED: dict[str, Method] = {
                 Choice("model", "--model", "JTT", "Protein substitution model", values={m: m for m in PROTEIN_MODELS}),
             ),
             data="any",
+            data_option="data_type",
             tree="none",
             job_files={"--output-lf": "result.best-gard"},
             resources=Resources(time_limit_min=1440),
@@ -468,6 +482,7 @@ DECLARED: dict[str, Method] = {
                 Integer("min_subs", "--min-subs", 1, "Minimum substitutions per site", 1, 10**6),
             ),
             data="any",
+            data_option="data_type",
             check=_bgm_chain_fits,
         ),
         Method(
@@ -524,6 +539,7 @@ DECLARED: dict[str, Method] = {
                 Choice("rate_variation", "--rate-variation", "No", "Rate variation", values={"No": "No", "Gamma": "Gamma", "GDD": "GDD"}),
             ),
             data="any",
+            data_option="type",
             check=_leisr_model_matches_type,
         ),
         Method(

@@ -502,7 +502,8 @@ def test_fasta_embedded_tree_detection(tail, embedded):
 
 
 @pytest.mark.parametrize(("fmt", "text", "without"), [
-    ("fasta", ">a\r\nACGT\r\n>b\r\nACGT\r\n>c\r\nACGT\r\n((a,b),\r\nc);\r\n", ">a\r\nACGT\r\n>b\r\nACGT\r\n>c\r\nACGT\r\n"),
+    ("fasta", ">a\r\nACGT\r\n>b\r\nACGT\r\n>c\r\nACGT\r\n((a,b),\r\nc);\r\n",
+     ">a\r\nACGT\r\n>b\r\nACGT\r\n>c\r\nACGT\r\n"),
     ("phylip", "3 4\na  ACGT\nb  ACGT\nc  ACGT\n\n1\n(a,b,c);\n", "3 4\na  ACGT\nb  ACGT\nc  ACGT\n\n"),
     ("nexus", "#NEXUS\nbegin data;\nmatrix\na ACGT\n;\nend;\nBEGIN TREES;\n tree t = (a,b,c);\nEND;\n",
      "#NEXUS\nbegin data;\nmatrix\na ACGT\n;\nend;\n\n"),

@@ -264,3 +264,31 @@ def test_bgm_samples_must_fit_in_the_chain_after_burn_in():
     assert [e.field for e in refused.value.errors] == ["samples"] and "20000 - 19950 = 50" in str(refused.value.errors[0])
     _, options = bgm.normalize({"alignment": "a" * 32, "steps": 20000, "burn_in": 10000, "samples": 10000})
     assert options["samples"] == 10000
+
+
+# -- what data each method needs ---------------------------------------------------------------------
+@pytest.mark.parametrize(("method_id", "body", "kind"), [
+    ("fel", {}, "codon"),
+    ("fade", {}, "protein"),
+    ("gard", {}, "nucleotide"),
+    ("gard", {"data_type": "Protein"}, "protein"),
+    ("bgm", {}, "codon"),
+    ("bgm", {"data_type": "amino-acid"}, "protein"),
+    ("bgm", {"data_type": "nucleotide"}, "nucleotide"),
+    ("leisr", {}, "nucleotide"),
+    ("leisr", {"type": "Protein", "model": "LG"}, "protein"),
+])
+def test_the_data_kind_a_request_needs(method_id, body, kind):
+    method = METHODS[method_id]
+    assert method.data_kind(method.normalize({"alignment": "abc123", **body})[1]) == kind
+
+
+def test_every_method_taking_any_data_names_the_option_that_says_which():
+    from service.methods.registry import DATA_KIND_OF_TYPE, DECLARED
+
+    for method in DECLARED.values():
+        if method.data == "any":
+            option = method.option(method.data_option)
+            assert set(option.values.values()) <= set(DATA_KIND_OF_TYPE), method.id
+        else:
+            assert method.data_option is None, method.id

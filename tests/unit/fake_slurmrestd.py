@@ -305,7 +305,7 @@ class FakeSlurmrestd(BaseAdapter):
         self._lost.append((method.upper(), path, performed))
 
     def before_next(self, method: str, path: str, action: Callable[[], None]) -> None:
-        """Run `action` when the next `method path` arrives, before it is answered."""
+        """Run `action` when the next `method path` is sent, before anything else (even an outage) answers it."""
         self._before.append((method.upper(), path, action))
 
     def count(self, method: str, path: str | None = None) -> int:
@@ -316,11 +316,11 @@ class FakeSlurmrestd(BaseAdapter):
         with self._lock:
             call = self._call(request)
             self.calls.append(call)
-            if self.unreachable is not None:
-                raise self.unreachable
             for hook in [h for h in self._before if h[:2] == (call.method, call.path)][:1]:
                 self._before.remove(hook)
                 hook[2]()
+            if self.unreachable is not None:
+                raise self.unreachable
             lost = next((entry for entry in self._lost if entry[:2] == (call.method, call.path)), None)
             if lost is not None:
                 self._lost.remove(lost)

@@ -8,6 +8,7 @@ slurmrestd (requests-mock) with that version's bodies (slurmrestd-22.05.md)."""
 
 import dataclasses
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -652,8 +653,11 @@ def test_health_pings_slurm_at_most_once_per_cache_period(sched, fake, clock):
         assert statuses(sched.health())["slurmctld"] == "healthy"
     assert fake.count("GET", "/ping") == 1
     clock.now += 5
+    in_flight = threading.Event()
+    fake.before_next("GET", "/ping", lambda: in_flight.wait(30))  # the refreshing ping is still on its way
     fake.go_unreachable()
     assert statuses(sched.health())["slurmrestd"] == "healthy"  # the last answer, while one ping refreshes it
+    in_flight.set()
     sched.pings.wait()
     assert statuses(sched.health())["slurmrestd"] == "unhealthy"
     assert fake.count("GET", "/ping") == 2 and len(fake.calls) == 2  # the one answered, the one refused

@@ -321,3 +321,16 @@ def get_jobs_as(client, token: str | None, **params) -> dict:
     response = client.get("/api/v1/jobs", params=params, headers={"user_token": token} if token else {})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def test_a_page_token_is_the_last_jobs_cursor_and_nothing_else_decodes():
+    from service.errors import FieldError
+    from service.jobs_listing import decode_page_token, encode_page_token
+    from service.trackers.jobs import JobRecord
+
+    last = JobRecord(job_id="ab" * 16, owner="o", method="fel", request_key="k", options={}, datasets={}, inputs={},
+                     workdir="/w", scheduler="s", resources={}, created="2030-01-02T03:04:05.000Z")
+    assert decode_page_token(encode_page_token(last)) == (last.created, last.job_id)
+    for forged in ("", "not-base64!", base64.urlsafe_b64encode(b'{"created": "yesterday", "job_id": "a"}').decode()):
+        with pytest.raises(FieldError):
+            decode_page_token(forged)

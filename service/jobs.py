@@ -21,11 +21,10 @@ from typing import Any, Mapping
 
 from service import hyphy
 from service.datasets import checks
-from service.datasets.embedded_tree import drop_embedded_tree
 from service.datasets.profile import TreeProfile
+from service.datasets.service import DatasetService
 from service.errors import (
     Conflict,
-    DatasetsNotFound,
     FieldError,
     InvalidRequest,
     MethodNotAvailable,
@@ -52,7 +51,7 @@ from service.schedulers.base import (
     SchedulerRefused,
     SchedulerUnavailable,
 )
-from service.trackers.datasets import DatasetRecord, FileDatasetTracker
+from service.trackers.datasets import DatasetRecord
 from service.trackers.fs import storage_guard
 from service.trackers.jobs import (
     COMPLETED,
@@ -70,10 +69,15 @@ log = logging.getLogger(__name__)
 
 
 class JobService:
-    def __init__(self, *, datasets: FileDatasetTracker, tracker: FileJobTracker, scheduler: Scheduler,
+    def __init__(self, *, datasets: DatasetService, tracker: FileJobTracker, scheduler: Scheduler,
                  work_root: Path, hyphy_binary: str, resource_overrides: Mapping[str, int] | None = None,
                  methods: MethodCatalog | None = None):
-        """`methods`: the registry as the installed HyPhy can run it (default: HyPhy 2.5.46's)."""
+        """`datasets`: the only way to the dataset store. `methods`: the registry as the installed
+        HyPhy can run it (default: HyPhy 2.5.46's)."""
+        if not isinstance(datasets, DatasetService):
+            # Transitional, until service/app.py's build_services passes its DatasetService: given
+            # the dataset store itself, use a DatasetService of it (it never uploads, so no limits).
+            datasets = DatasetService(datasets, 0, self.active_using)
         self.datasets = datasets
         self.methods = methods if methods is not None else MethodCatalog(FixedCapabilities())
         self.tracker = tracker
@@ -121,7 +125,7 @@ class JobService:
         method = self.methods.get(job.method)
         if not method.available:
             raise MethodNotAvailable(method.id, method.unavailable_reason)
-        inputs = {role: self.datasets.get(ds_id) for role, ds_id in job.datasets.items() if ds_id}
+        inputs = {role: self.datasets.find(ds_id) for role, ds_id in job.datasets.items() if ds_id}
         for role, record in inputs.items():
             if record is None:
                 raise Conflict(f"the job's {role} dataset {job.datasets[role]} was deleted: upload it again and "
@@ -177,7 +181,7 @@ class JobService:
         if not method.available:
             raise MethodNotAvailable(method_id, method.unavailable_reason)
         dataset_ids, options = method.normalize(body)
-        records = self._datasets(identity, dataset_ids)
+        records = self.datasets.for_request(identity, dataset_ids)
         kind = method.data_kind(options)
         wrong = checks.kind_error(records["alignment"], records.get("tree"), kind,
                                   method.name if kind == method.data else f"{method.name} with this data type")
@@ -200,22 +204,12 @@ class JobService:
         )
         return method, record, records
 
-    def _datasets(self, identity: Identity, dataset_ids: Mapping[str, str | None]) -> dict[str, DatasetRecord]:
-        """The request's datasets by role; DatasetsNotFound naming every unknown id at once."""
-        found = {role: self.datasets.get(ds_id) for role, ds_id in dataset_ids.items() if ds_id}
-        missing = {role: dataset_ids[role] for role, record in found.items() if record is None}
-        if missing:
-            raise DatasetsNotFound(missing)
-        for role, record in found.items():
-            require_owner(identity, record.owner, f"dataset ({role} '{dataset_ids[role]}')")
-        return found
-
     def _check_tree(self, method: Method, records: dict[str, DatasetRecord], options: dict) -> TreeProfile | None:
         """The tree HyPhy will use (from the stored profile); 422 when the method needs one and there is none."""
         if method.tree == "none":
             return None
         source = records.get("tree") or records["alignment"]
-        found = self.datasets.profiles.profile(source.content_sha256, source.format).tree
+        found = self.datasets.profile(source).tree
         if found is None:
             raise InvalidRequest(FieldError("tree", (
                 f"dataset {source.id} holds no tree (a NEXUS file needs a TREES block with a TREE)" if "tree" in records
@@ -246,20 +240,19 @@ class JobService:
 
         Profiles are read once per content and kept (service.datasets.profile), so this costs a
         few dictionary look-ups per start once a dataset has been profiled."""
-        profiles = self.datasets.profiles
         alignment = records["alignment"]
-        profile = profiles.profile(alignment.content_sha256, alignment.format)
+        profile = self.datasets.profile(alignment)
         errors = checks.alignment_errors(alignment.id, profile)
         if method.data_kind(options) == "codon" and not profile.problem:
             spec_code = options.get("genetic_code") or "Universal"
             code = GENETIC_CODES[spec_code]
             errors += checks.codon_errors(
                 alignment.id, profile,
-                lambda: profiles.stops(alignment.content_sha256, alignment.format, code), spec_code)
+                lambda: self.datasets.stops(alignment, code), spec_code)
         if method.tree != "none" and not profile.problem:
             if "tree" in records:
                 tree_record = records["tree"]
-                tree = profiles.profile(tree_record.content_sha256, tree_record.format).tree
+                tree = self.datasets.profile(tree_record).tree
                 where = f"dataset {tree_record.id}"
             else:
                 tree, where = profile.tree, f"the tree embedded in dataset {alignment.id}"
@@ -275,11 +268,10 @@ class JobService:
         tree = files.tree if "tree" in inputs and method.tree != "none" else None
         with storage_guard(workdir, "job work"):  # a full or read-only disk is a 503, not a 500
             workdir.mkdir(parents=True, exist_ok=True)
-            self.datasets.copy_content(inputs["alignment"], alignment)
+            # HyPhy silently prefers a tree embedded in the alignment over --tree: the client's tree wins
+            self.datasets.copy_content(inputs["alignment"], alignment, without_embedded_tree=tree is not None)
             if tree is not None:
                 self.datasets.copy_content(inputs["tree"], tree)
-                # HyPhy silently prefers a tree embedded in the alignment over --tree: the client's tree wins
-                drop_embedded_tree(alignment, inputs["alignment"].format)
         resources = Resources(**job.resources)
         argv = hyphy.command(self.hyphy_binary, resources.cpus,
                              method.argv(job.options, str(alignment), str(tree) if tree else None, str(workdir)))

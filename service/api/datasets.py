@@ -50,14 +50,14 @@ def get_dataset(dataset_id: str, include_content: bool = False, **_params):
     record = wired.datasets.get(identity(), dataset_id)
     body = views.dataset(record)
     if include_content:
-        body["content"] = wired.datasets.tracker.blob_path(record.content_sha256).read_text(errors="replace")
+        body["content"] = wired.datasets.content_text(record)
     return body, 200
 
 
 def get_dataset_content(dataset_id: str, **_params):
     wired = services()
     record = wired.datasets.get(identity(), dataset_id)
-    response = send_file(wired.datasets.tracker.blob_path(record.content_sha256), mimetype="text/plain",
+    response = send_file(wired.datasets.content_path(record), mimetype="text/plain",
                          as_attachment=True, download_name=f"{record.id}.txt")
     if response.status_code == 412:  # Werkzeug keeps the whole file as the body of its 412
         response.close()

@@ -1,14 +1,19 @@
-"""Dataset operations with ownership: upload (streamed), read, list, delete (refused while used)."""
+"""Dataset operations with ownership: upload (streamed), read, list, delete (refused while used),
+and what jobs need of datasets: the request's datasets by role, their profiles, their bytes.
+
+The job service reaches the dataset store only through this service."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Mapping
 
+from service.datasets.embedded_tree import drop_embedded_tree
 from service.datasets.intake import stream_to_file
-from service.datasets.profile import Profile
-from service.errors import Conflict, FieldError, InvalidRequest, NotFound
+from service.datasets.profile import Profile, StopReport
+from service.errors import Conflict, DatasetsNotFound, FieldError, InvalidRequest, NotFound
 from service.identity import Identity, require_owner
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
 
@@ -49,13 +54,14 @@ DEFAULT_MAX_SITES = 100_000
 
 
 class DatasetService:
-    def __init__(self, tracker: FileDatasetTracker, max_bytes: int, jobs_using, *,
+    def __init__(self, tracker: FileDatasetTracker, max_bytes: int, jobs_using: Callable[[str], list], *,
                  max_sequences: int = DEFAULT_MAX_SEQUENCES, max_sites: int = DEFAULT_MAX_SITES):
+        """`jobs_using`: dataset id → the non-final jobs using it (the job service's
+        `active_using`; a callable, so this service needs no job service to be built first)."""
         self.tracker = tracker
         self.max_bytes = max_bytes
         self.max_sequences = max_sequences
         self.max_sites = max_sites
-        #: dataset id → non-final jobs using it (the job service's view; avoids an import cycle)
         self.jobs_using = jobs_using
 
     def upload(self, identity: Identity, meta: dict[str, str], stream: BinaryIO) -> tuple[DatasetRecord, bool]:
@@ -98,6 +104,47 @@ class DatasetService:
 
     def list(self, identity: Identity) -> list[DatasetRecord]:
         return self.tracker.list_owner(identity.owner)
+
+    def content_path(self, record: DatasetRecord) -> Path:
+        """Where the dataset's bytes are stored (read only: the blob is shared by every dataset of
+        this content)."""
+        return self.tracker.blob_path(record.content_sha256)
+
+    def content_text(self, record: DatasetRecord) -> str:
+        """The dataset's content as text (undecodable bytes replaced)."""
+        return self.content_path(record).read_text(errors="replace")
+
+    # -- for jobs ------------------------------------------------------------------------------
+    def find(self, ds_id: str) -> DatasetRecord | None:
+        """The dataset, whoever owns it, or None (a job's own datasets, its owner checked before)."""
+        return self.tracker.get(ds_id)
+
+    def for_request(self, identity: Identity, dataset_ids: Mapping[str, str | None]) -> dict[str, DatasetRecord]:
+        """A job request's datasets by role (`alignment`, `tree`; roles without an id left out),
+        each owned by `identity`; DatasetsNotFound naming every unknown id at once."""
+        found = {role: self.tracker.get(ds_id) for role, ds_id in dataset_ids.items() if ds_id}
+        missing = {role: dataset_ids[role] for role, record in found.items() if record is None}
+        if missing:
+            raise DatasetsNotFound(missing)
+        for role, record in found.items():
+            require_owner(identity, record.owner, f"dataset ({role} '{dataset_ids[role]}')")
+        return found  # type: ignore[return-value]
+
+    def profile(self, record: DatasetRecord) -> Profile:
+        """What the dataset holds (service.datasets.profile), read once per content and kept."""
+        return self.tracker.profiles.profile(record.content_sha256, record.format)
+
+    def stops(self, record: DatasetRecord, code: str) -> StopReport:
+        """The dataset's stop codons under genetic code `code` (a HyPhy --code name)."""
+        return self.tracker.profiles.stops(record.content_sha256, record.format, code)
+
+    def copy_content(self, record: DatasetRecord, destination: Path, *, without_embedded_tree: bool = False) -> None:
+        """Copy the dataset's bytes to `destination` (a job's input: a copy, so no job can alter a
+        blob); `without_embedded_tree` drops a tree written inside an alignment from the copy
+        (service/datasets/embedded_tree.py)."""
+        self.tracker.copy_content(record, destination)
+        if without_embedded_tree:
+            drop_embedded_tree(destination, record.format)
 
     def delete(self, identity: Identity, ds_id: str) -> None:
         record = self.get(identity, ds_id)

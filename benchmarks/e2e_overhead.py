@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ADH_NEXUS, HYPHY_ROOT, Server, keep_or_remove, now  # puts the repo root on sys.path
 
-from service import hyphy
+from service import hyphy, jobdir
 
 DATA = {
     "adh": ADH_NEXUS,
@@ -148,8 +148,8 @@ def run_service(server: Server, content: bytes, name: str, poll: float) -> dict:
     if not isinstance(result, dict) or "MLE" not in result:
         raise RuntimeError("completed response without a MEME result")
     workdir = server.work / job["job_id"]
-    hyphy_start = file_time(workdir / hyphy.STDOUT, birth=True) or file_time(workdir / "runner.pid")
-    hyphy_end = file_time(workdir / hyphy.EXIT_STATUS)
+    hyphy_start = file_time(workdir / jobdir.STDOUT, birth=True) or file_time(workdir / "runner.pid")
+    hyphy_end = file_time(workdir / jobdir.EXIT_STATUS)
     timings.update(total=t3 - t0, upload=t1 - t0, start=t2 - t1, polls=len(polls),
                    last_poll=polls[-1], poll_median=statistics.median(polls),
                    result_bytes=len(response.content), job_id=job["job_id"])

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Server, keep_or_remove, percentile  # puts the repo root on sys.path
 
 from service.identity import ANONYMOUS, token_hash
-from service.jobs import encode_page_token
+from service.jobs_listing import encode_page_token
 from service.trackers.fs import sharded
 from service.trackers.jobs import COMPLETED, ERROR, FileJobTracker, JobRecord, new_job_id
 

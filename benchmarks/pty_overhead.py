@@ -19,7 +19,7 @@ from pathlib import Path
 
 from _common import ADH_FASTA, ADH_TREE, keep_or_remove, now
 
-from service import hyphy
+from service import hyphy, jobdir
 
 METHODS = {"fel": ["fel"], "meme": ["meme"], "slac": ["slac"]}
 
@@ -30,12 +30,12 @@ def run(argv: list[str], workdir: Path, pty: bool) -> tuple[float, float]:
     (workdir / "alignment.fas").write_bytes(ADH_FASTA.read_bytes() + f"{ADH_TREE}\n".encode())
     before = os.times()
     start = now()
-    with open(workdir / hyphy.STDERR, "wb") as err:
+    with open(workdir / jobdir.STDERR, "wb") as err:
         if pty:
             code = subprocess.run(hyphy.terminal_command(argv), cwd=workdir, stdin=subprocess.DEVNULL,
                                   stdout=err, stderr=err, check=False).returncode
         else:
-            with open(workdir / hyphy.STDOUT, "wb") as out:
+            with open(workdir / jobdir.STDOUT, "wb") as out:
                 code = subprocess.run(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                       check=False).returncode
     elapsed = now() - start
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             times[pty].append(wall)
             cpu[pty].append(used)
             print(f"  {i + 1} {'pty  ' if pty else 'plain'} {wall:7.2f} s wall, {used:7.2f} s CPU")
-        stderr = (root / f"{i}-pty" / hyphy.STDERR).read_bytes()
+        stderr = (root / f"{i}-pty" / jobdir.STDERR).read_bytes()
         counters = stderr.count(b"\r")
     plain, pty = statistics.median(times[False]), statistics.median(times[True])
     print(f"median plain {plain:.2f} s, median pty {pty:.2f} s")

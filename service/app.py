@@ -52,8 +52,11 @@ def build_services(settings: Settings, scheduler: Scheduler | None = None) -> Se
     dataset_tracker.sweep_incoming()  # what a killed process left half-uploaded
     hyphy_binary = hyphy.pick_binary(settings.HYPHY_BINARY)
     methods = MethodCatalog(provider_for(scheduler, settings.JOB_WORK_LOCATION, hyphy_binary))
+    # a dataset in use by an active job cannot be deleted: asked of `jobs` only once it exists
+    datasets = DatasetService(dataset_tracker, settings.DATASET_MAX_BYTES, lambda ds_id: jobs.active_using(ds_id),
+                              max_sequences=settings.DATASET_MAX_SEQUENCES, max_sites=settings.DATASET_MAX_SITES)
     jobs = JobService(
-        datasets=dataset_tracker,
+        datasets=datasets,
         tracker=FileJobTracker(settings.JOB_TRACKER_LOCATION),
         scheduler=scheduler,
         work_root=settings.JOB_WORK_LOCATION,
@@ -67,8 +70,7 @@ def build_services(settings: Settings, scheduler: Scheduler | None = None) -> Se
         settings=settings,
         sessions=Sessions(settings.SESSION_LOCATION, settings.SESSION_MODE,
                           load_api_tokens(settings.SERVICE_API_TOKENS, settings.SERVICE_API_TOKENS_FILE)),
-        datasets=DatasetService(dataset_tracker, settings.DATASET_MAX_BYTES, jobs.active_using,
-                                max_sequences=settings.DATASET_MAX_SEQUENCES, max_sites=settings.DATASET_MAX_SITES),
+        datasets=datasets,
         jobs=jobs,
         scheduler=scheduler,
         methods=methods,

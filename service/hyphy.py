@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-# the file names are service/jobdir.py's; EXIT_STATUS, RESULT and STDOUT stay importable from here for
-# tests/unit/fakes.py, which writes the files a finished run leaves
-from service.jobdir import EXIT_STATUS, RESULT, STDOUT, JobDirectory  # noqa: F401
+from service.jobdir import STDOUT, JobDirectory
 
 BINARY_DIR = Path("/usr/lib/hyphy/bin")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -78,11 +76,6 @@ def environment(base: dict[str, str]) -> dict[str, str]:
 class Outcome:
     completed: bool
     reason: str = ""
-
-
-def read_exit_status(workdir: Path) -> int | None:
-    """The exit code the job wrapper recorded, or None while the job has not finished."""
-    return JobDirectory(workdir).exit_code()
 
 
 def classify(workdir: Path, exit_code: int) -> Outcome:

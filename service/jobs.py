@@ -35,8 +35,7 @@ from service.errors import (
 )
 from service.identity import Identity, require_owner
 from service.jobdir import JobDirectory
-# encode_page_token: benchmarks/list_scale.py imports it from here
-from service.jobs_listing import JobListing, JobPage, encode_page_token  # noqa: F401
+from service.jobs_listing import JobListing, JobPage
 from service.methods import Method, Resources
 from service.methods.capabilities import FixedCapabilities, MethodCatalog
 from service.methods.options import BRANCH_KEYWORDS, GENETIC_CODES
@@ -74,10 +73,6 @@ class JobService:
                  methods: MethodCatalog | None = None):
         """`datasets`: the only way to the dataset store. `methods`: the registry as the installed
         HyPhy can run it (default: HyPhy 2.5.46's)."""
-        if not isinstance(datasets, DatasetService):
-            # Transitional, until service/app.py's build_services passes its DatasetService: given
-            # the dataset store itself, use a DatasetService of it (it never uploads, so no limits).
-            datasets = DatasetService(datasets, 0, self.active_using)
         self.datasets = datasets
         self.methods = methods if methods is not None else MethodCatalog(FixedCapabilities())
         self.tracker = tracker

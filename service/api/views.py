@@ -51,7 +51,7 @@ def job_details(job: JobRecord) -> dict[str, Any]:
     """GET /jobs/{id}: upstream's JobStatus plus the whole record, minus what is private.
 
     Never here: `owner` and `request_key` (they identify the user and the request), file system
-    paths (`workdir`, `paths`) and `scheduler_info` (back-end internals, which may hold paths)."""
+    paths (`workdir`) and `scheduler_info` (back-end internals, which may hold paths)."""
     body = job_status(job)
     body.update({
         "state": job.lifecycle_state,

@@ -329,7 +329,7 @@ def provider_for(scheduler: object, work_root: Path, binary: str) -> Capabilitie
     collector runs on `binary` now (once per binary per process) and again when the binary file
     changes, for the analyses the registry knows. Any other: what its compute nodes published
     under JOB_WORK_LOCATION."""
-    if getattr(scheduler, "runs_hyphy_here", False):
+    if scheduler.runs_hyphy_here:
         from service.methods.registry import DECLARED
 
         return LocalBinaryCapabilities(binary, analyses={m.hyphy_name for m in DECLARED.values() if m.hyphy_name})

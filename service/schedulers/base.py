@@ -90,6 +90,9 @@ class Scheduler(abc.ABC):
     name: str = "abstract"
     #: Whether JobSpec.credentials make the job run as the client's cluster user.
     accepts_credentials: bool = False
+    #: Whether jobs run on this machine, with the HyPhy binary the service picked (so the service
+    #: can ask that binary what it offers: service/methods/capabilities.py).
+    runs_hyphy_here: bool = False
 
     @abc.abstractmethod
     def submit(self, spec: JobSpec) -> str:

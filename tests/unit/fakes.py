@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service import hyphy
+from service import jobdir
 from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, JobSpec, RunState, Scheduler, SchedulerUnavailable
 from service.trackers.jobs import JobRecord
 
@@ -47,7 +47,7 @@ class FakeScheduler(Scheduler):
             raise self.status_error
         states = {}
         for job in jobs:
-            exit_code = hyphy.read_exit_status(Path(job.workdir))
+            exit_code = jobdir.JobDirectory(job.workdir).exit_code()
             if job.job_id in self.cancelled:
                 states[job.job_id] = RunState(FINISHED, None, "cancelled")
             elif exit_code is not None:
@@ -72,7 +72,7 @@ class FakeScheduler(Scheduler):
         """Mark the job as running; `heading` is written as HyPhy's latest `### ` phase line."""
         self.phases[job_id] = ACTIVE
         if heading:
-            (self.workdir(job_id) / hyphy.STDOUT).write_text(f"### {heading}\n")
+            (self.workdir(job_id) / jobdir.STDOUT).write_text(f"### {heading}\n")
 
     def finish(self, job_id: str, *, exit_code: int = 0, result: Any = None, stdout: str = "",
                started: str | None = None) -> None:
@@ -82,10 +82,10 @@ class FakeScheduler(Scheduler):
             self.info[job_id] = {"started": started}
         if result is not None:
             text = result if isinstance(result, str) else json.dumps(result)
-            (workdir / hyphy.RESULT).write_text(text)
+            (workdir / jobdir.RESULT).write_text(text)
         if stdout:
-            (workdir / hyphy.STDOUT).write_text(stdout)
-        (workdir / hyphy.EXIT_STATUS).write_text(f"{exit_code}\n")
+            (workdir / jobdir.STDOUT).write_text(stdout)
+        (workdir / jobdir.EXIT_STATUS).write_text(f"{exit_code}\n")
 
     def lose(self, job_id: str, reason: str = "node failure") -> None:
         self.lost_reason[job_id] = reason

@@ -135,12 +135,12 @@ def test_a_failure_detail_from_stderr_leaves_out_the_counters(tmp_path):
     assert hyphy.classify(tmp_path, 137).reason == "HyPhy exited with code 137: killed by signal 9"
 
 
-def test_read_exit_status(tmp_path):
-    assert hyphy.read_exit_status(tmp_path) is None
+def test_exit_code(tmp_path):
+    assert jobdir.JobDirectory(tmp_path).exit_code() is None
     (tmp_path / jobdir.EXIT_STATUS).write_text("")
-    assert hyphy.read_exit_status(tmp_path) is None  # being written
+    assert jobdir.JobDirectory(tmp_path).exit_code() is None  # being written
     (tmp_path / jobdir.EXIT_STATUS).write_text("3\n")
-    assert hyphy.read_exit_status(tmp_path) == 3
+    assert jobdir.JobDirectory(tmp_path).exit_code() == 3
 
 
 def test_tail_reads_only_the_end(tmp_path):

@@ -24,6 +24,7 @@ from service.schedulers.base import FINISHED, JobSpec, RunState
 from service.schedulers.local import LocalScheduler
 from service.trackers.jobs import JobRecord
 from tests.integration.helpers import kill_leftover_runners
+from tests.unit.fakes import FakeScheduler
 
 #: Only for a runner that ignores its limits: the commands below end long before it.
 DEADLINE_S = 120.0
@@ -146,4 +147,4 @@ def test_a_job_cancelled_while_being_submitted_never_starts(jobs_root):
 def test_hyphy_capabilities_come_from_this_machines_binary_only_for_the_local_scheduler(tmp_path):
     """The scheduler says where HyPhy runs; which capabilities that means is decided above it."""
     assert isinstance(provider_for(LocalScheduler(1), tmp_path, str(tmp_path / "no-hyphy")), LocalBinaryCapabilities)
-    assert isinstance(provider_for(object(), tmp_path, str(tmp_path / "no-hyphy")), PublishedCapabilities)
+    assert isinstance(provider_for(FakeScheduler(), tmp_path, str(tmp_path / "no-hyphy")), PublishedCapabilities)

@@ -11,7 +11,6 @@ import json
 import re
 
 import pytest
-import requests
 
 from service.schedulers.slurm_rest.adapters import ADAPTERS, SlurmError, SubmitRequest
 from service.schedulers.slurm_rest.client import SlurmRestClient, is_outage

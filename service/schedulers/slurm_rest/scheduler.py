@@ -36,6 +36,7 @@ from typing import Callable
 
 import requests
 
+from service.jobdir import JobDirectory
 from service.schedulers.base import (
     FINISHED,
     HEALTHY,
@@ -72,7 +73,6 @@ log = logging.getLogger(__name__)
 
 NAME_PREFIX = "datamonkey-"
 #: Slurm's own stdout/stderr (e.g. "CANCELLED DUE TO TIME LIMIT"); HyPhy's go to stdout.log/stderr.log.
-SLURM_STDOUT, SLURM_STDERR = "slurm.out", "slurm.err"
 #: Slurm error "Invalid job id specified": unknown or purged job.
 INVALID_JOB_ID = 2017
 #: Errors a 200 submit may carry for a job that *will* run once the cluster recovers (kept, not
@@ -156,12 +156,13 @@ class SlurmRestScheduler(Scheduler):
     def submit(self, spec: JobSpec) -> str:
         name = NAME_PREFIX + spec.job_id
         workdir = Path(spec.workdir).resolve()
+        files = JobDirectory(workdir)
         script = build_script(spec.job_id, workdir, spec.argv)
         adapter = self.submit_client.adapter
         body = adapter.submit_body(SubmitRequest(
             name=name, partition=self.partition, current_working_directory=str(workdir),
             environment=dict(spec.env) or {"PATH": "/usr/bin:/bin"},
-            standard_output=str(workdir / SLURM_STDOUT), standard_error=str(workdir / SLURM_STDERR),
+            standard_output=str(files.slurm_stdout), standard_error=str(files.slurm_stderr),
             cpus_per_task=spec.cpus, memory_per_node_mb=spec.memory_mb, time_limit_min=spec.time_limit_min,
             script=script,
         ))

@@ -28,7 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from service.hyphy import read_exit_status
+from service.jobdir import JobDirectory
 from service.schedulers.base import ACTIVE, FINISHED, LOST, PENDING, RunState
 from service.schedulers.slurm_rest.adapters.base import SlurmJob
 
@@ -106,7 +106,7 @@ def run_state(job: SlurmJob, workdir: Path, now: float) -> RunState:
     info = _info(job, phase)
     if phase != FINISHED:
         return RunState(phase, info=info)
-    recorded = read_exit_status(workdir)
+    recorded = JobDirectory(workdir).exit_code()
     if job.state in KILLED_REASONS:
         limit = f"{job.time_limit} min" if job.time_limit else "job's"
         return RunState(FINISHED, recorded, KILLED_REASONS[job.state].format(limit=limit), info)
@@ -124,7 +124,7 @@ def run_state(job: SlurmJob, workdir: Path, now: float) -> RunState:
 
 def gone_state(workdir: Path, slurm_id: int | str) -> RunState:
     """A job Slurm no longer lists (purged ~5 min after it ended, or the cluster was rebuilt)."""
-    recorded = read_exit_status(workdir)
+    recorded = JobDirectory(workdir).exit_code()
     if recorded is not None:
         return RunState(FINISHED, recorded)
     return RunState(LOST, None, f"Slurm no longer knows job {slurm_id} and its script recorded no exit status "

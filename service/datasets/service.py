@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 
 from service.datasets.embedded_tree import drop_embedded_tree
 from service.datasets.intake import stream_to_file
-from service.datasets.profile import Profile, StopReport
+from service.datasets.profile import Profile, ProfileStore, StopReport
 from service.errors import Conflict, DatasetsNotFound, FieldError, InvalidRequest, NotFound
 from service.identity import Identity, require_owner
 from service.trackers.datasets import DatasetRecord, FileDatasetTracker
@@ -59,6 +59,8 @@ class DatasetService:
         """`jobs_using`: dataset id → the non-final jobs using it (the job service's
         `active_using`; a callable, so this service needs no job service to be built first)."""
         self.tracker = tracker
+        #: profiles of the stored contents, cached in memory and beside the blobs
+        self.profiles = ProfileStore(tracker)
         self.max_bytes = max_bytes
         self.max_sequences = max_sequences
         self.max_sites = max_sites
@@ -69,14 +71,14 @@ class DatasetService:
         intake = stream_to_file(stream, fd, path, self.max_bytes)
         try:
             # Read once per content (a known content's stored profile is reused), stored only if accepted.
-            profile = self.tracker.profiles.profile(intake.sha256, intake.format, intake.path, persist=False)
+            profile = self.profiles.profile(intake.sha256, intake.format, intake.path, persist=False)
             self._check_limits(profile)
         except BaseException:
             path.unlink(missing_ok=True)  # refused: no blob, no record, no profile
             raise
         record, created = self.tracker.add(identity.owner, meta, intake.path, intake.sha256, intake.size, intake.format,
                                            intake.alphabet)
-        self.tracker.profiles.save(intake.sha256, profile)
+        self.profiles.save(intake.sha256, profile)
         log.info("dataset stored", extra={"dataset_id": record.id, "size": record.size, "format": record.format, "alphabet": record.alphabet, "new": created})
         return record, created
 
@@ -132,11 +134,11 @@ class DatasetService:
 
     def profile(self, record: DatasetRecord) -> Profile:
         """What the dataset holds (service.datasets.profile), read once per content and kept."""
-        return self.tracker.profiles.profile(record.content_sha256, record.format)
+        return self.profiles.profile(record.content_sha256, record.format)
 
     def stops(self, record: DatasetRecord, code: str) -> StopReport:
         """The dataset's stop codons under genetic code `code` (a HyPhy --code name)."""
-        return self.tracker.profiles.stops(record.content_sha256, record.format, code)
+        return self.profiles.stops(record.content_sha256, record.format, code)
 
     def copy_content(self, record: DatasetRecord, destination: Path, *, without_embedded_tree: bool = False) -> None:
         """Copy the dataset's bytes to `destination` (a job's input: a copy, so no job can alter a
@@ -152,5 +154,6 @@ class DatasetService:
         if users:
             raise Conflict(f"dataset {ds_id} is used by {len(users)} unfinished job(s) "
                            f"({', '.join(j.job_id for j in users[:5])}); cancel or await them first")
-        self.tracker.delete(record)
+        if self.tracker.delete(record):
+            self.profiles.forget(record.content_sha256)
         log.info("dataset deleted", extra={"dataset_id": ds_id})

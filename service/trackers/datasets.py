@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +67,6 @@ class FileDatasetTracker:
     def blob_path(self, content_sha256: str) -> Path:
         return sharded(self.root / "blobs", content_sha256)
 
-    @cached_property
-    def profiles(self):
-        """Profiles of the stored contents (service.datasets.profile.ProfileStore), cached."""
-        from service.datasets.profile import ProfileStore
-
-        return ProfileStore(self)
-
     def _sidecar_path(self, content_sha256: str, what: str) -> Path:
         return sharded(self.root / "profiles", content_sha256, f".{what}.json")
 
@@ -96,7 +88,6 @@ class FileDatasetTracker:
         folder = self._sidecar_path(content_sha256, "x").parent
         for path in folder.glob(f"{content_sha256}.*.json"):
             path.unlink(missing_ok=True)
-        self.profiles.forget(content_sha256)
 
     def _record_path(self, ds_id: str) -> Path:
         return sharded(self.root / "records", ds_id, ".json")
@@ -161,7 +152,8 @@ class FileDatasetTracker:
             touch(self.root / "owners" / owner / ds_id)
         return record, existing is None
 
-    def delete(self, record: DatasetRecord) -> None:
+    def delete(self, record: DatasetRecord) -> bool:
+        """Forget the dataset; True when its content went with it (no other dataset had it)."""
         blob = self.blob_path(record.content_sha256)
         refs = blob.with_name(blob.name + ".refs")
         with self._lock(record.content_sha256):
@@ -172,6 +164,8 @@ class FileDatasetTracker:
                 shutil.rmtree(refs, ignore_errors=True)
                 blob.unlink(missing_ok=True)
                 self._delete_sidecars(record.content_sha256)
+                return True
+        return False
 
     def copy_content(self, record: DatasetRecord, destination: Path) -> None:
         """Copy the dataset's bytes into a job directory (a copy, so no job can alter a blob)."""

@@ -4,6 +4,7 @@ functions included: a lazy import is still a dependency).
 - only the HTTP wing (service/api/) imports the web stack (Connexion, Flask, Starlette, Werkzeug);
 - the domain never imports the HTTP wing or the app assembly (only service/app.py and
   service/asgi.py do);
+- the trackers (file stores) import nothing above them;
 - schedulers speak no HTTP to their callers (no service.errors: they raise their own neutral
   errors, mapped once in service/api/errors.py) and depend on nothing above them (no methods,
   jobs, datasets, reports, identity).
@@ -80,3 +81,9 @@ def test_the_domain_never_imports_the_http_wing_or_the_app(path):
 @pytest.mark.parametrize("path", modules("schedulers"), ids=name)
 def test_schedulers_raise_no_http_errors_and_import_nothing_above_them(path):
     assert offending(path, ABOVE_SCHEDULERS) == []
+
+
+@pytest.mark.parametrize("path", modules("trackers"), ids=name)
+def test_trackers_store_records_and_know_nothing_above_them(path):
+    assert offending(path, ("service.api", "service.app", "service.jobs", "service.datasets", "service.methods",
+                            "service.schedulers", "service.reports")) == []

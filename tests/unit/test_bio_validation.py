@@ -285,7 +285,7 @@ def test_datasets_stored_before_profiles_existed_are_profiled_on_first_use(clien
     profiles = Path(settings_overrides["DATASET_LOCATION"]) / "profiles"
     for path in files_under(profiles):
         path.unlink()
-    services.datasets.tracker.profiles.forget(services.datasets.tracker.get(ds_id).content_sha256)
+    services.datasets.profiles.forget(services.datasets.tracker.get(ds_id).content_sha256)
     assert start(client, "fel", {"alignment": ds_id}).status_code == 200
     assert {p.name.split(".", 1)[1] for p in files_under(profiles)} == {"profile.json", "stops-Universal.json"}
 
@@ -295,7 +295,7 @@ def test_a_profile_of_an_older_version_is_recomputed(client, fake, services, cou
     tracker = services.datasets.tracker
     sha = tracker.get(ds_id).content_sha256
     tracker.write_sidecar(sha, "profile", {**tracker.read_sidecar(sha, "profile"), "version": 0, "names": []})
-    tracker.profiles.forget(sha)
+    services.datasets.profiles.forget(sha)
     assert start(client, "fel", {"alignment": ds_id}).status_code == 200
     assert counted["build_profile"] == 2
     assert tracker.read_sidecar(sha, "profile")["version"] == profile_module.PROFILE_VERSION

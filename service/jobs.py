@@ -154,14 +154,12 @@ class JobService:
                           credentials: ClusterCredentials | None, forget) -> JobRecord:
         try:
             return self._submit(method, job, inputs, credentials)
-        except Exception as exc:
+        except Exception:
             # Never leave a record that was not submitted: as `queued` it would be reused by every
             # identical start and keep its datasets undeletable (409) until a restart.
             forget()
             shutil.rmtree(job.workdir, ignore_errors=True)
-            if isinstance(exc, SchedulerUnavailable):
-                raise ServiceUnavailable(f"the job scheduler is unavailable: {exc}") from exc
-            raise
+            raise  # a SchedulerUnavailable is the edge's 503 (service/api/errors.py)
 
     def find(self, identity: Identity, method_id: str, body: Mapping[str, Any]) -> JobRecord:
         """The job a start request with this body made (POST *-result)."""

@@ -161,3 +161,14 @@ def test_unknown_path_is_a_not_found_error(client, verb, path):
     assert response.status_code == 404
     assert response.json() == {"error": "Not found: no such endpoint", "status": 404,
                                "request_id": response.headers["X-Request-ID"]}
+
+
+def test_a_scheduler_down_at_submit_is_a_503_saying_so_and_leaves_no_job(small_app):
+    """SchedulerUnavailable is mapped once, at the HTTP edge (service/api/errors.py)."""
+    app, fake = small_app
+    client = app.test_client()
+    response = _scheduler_down(client, fake)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert response.json()["error"] == "the job scheduler is unavailable: connection refused"
+    assert response.json()["code"] == "unavailable"
+    assert client.get("/api/v1/jobs").json()["jobs"] == []
